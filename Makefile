@@ -1,0 +1,42 @@
+# `make run` and `make test` do all the set-up on a fresh machine (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(abspath $(VENV))/bin/python
+STAMP := $(VENV)/.installed
+ADDRPORT ?= 127.0.0.1:8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench system clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@if pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null; then \
+		$(PY) -m pip install -q -e '.[mysql]'; \
+	else echo "mysqlclient not installed (needs pkg-config and libmariadb-dev): MariaDB tests will be skipped"; fi
+	touch $(STAMP)
+
+system:
+	@bash scripts/system-setup.sh
+
+run: $(STAMP)
+	cd examples/mysite && $(PY) manage.py migrate --noinput -v0 && $(PY) manage.py loaddata -v0 catalog && $(PY) manage.py runserver $(ADDRPORT)
+
+test: system $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy reloader fcgi
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: system $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "diagnostics"
+urlpatterns = [
+    path("echo/", views.echo, name="echo"),
+    path("stream/", views.stream, name="stream"),
+    path("big/", views.big, name="big"),
+    path("slow/", views.slow, name="slow"),
+    path("redirect/", views.redirect, name="redirect"),
+    path("fail/", views.fail, name="fail"),
+    path("pid/", views.pid, name="pid"),
+    path("path/", views.path_view, name="path"),
+    path("path/<path:rest>", views.path_view, name="path-rest"),
+]

@@ -1,0 +1,101 @@
+"""Endpoints the test suite and the benchmarks exercise through every server.
+
+They stay small and honest: each one does what a real page does (read a body, stream, redirect,
+fail) so that a server is measured and tested on the same things a Django site asks of it.
+"""
+
+import hashlib
+import json
+import time
+
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+_MB = 1024 * 1024
+
+
+def _megabytes(request, default):
+    try:
+        return max(0.0, min(float(request.GET.get("mb", default)), 64.0))
+    except ValueError:
+        return float(default)
+
+
+@csrf_exempt
+def echo(request):
+    """Describe the request: method, paths, body size and digest, and the X- headers."""
+    body = request.body
+    headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-")}
+    return JsonResponse(
+        {
+            "method": request.method,
+            "path": request.path,
+            "path_info": request.path_info,
+            "script_name": request.META.get("SCRIPT_NAME", ""),
+            "query": request.GET.dict(),
+            "body_length": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "headers": headers,
+            "echo_url": reverse("diagnostics:echo"),
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def stream(request):
+    """Stream ``mb`` megabytes (default 10) in 64 KB chunks."""
+    total = int(_megabytes(request, 10) * _MB)
+    chunk = b"x" * 65536
+
+    def chunks():
+        sent = 0
+        while sent < total:
+            piece = chunk[: total - sent]
+            sent += len(piece)
+            yield piece
+
+    response = StreamingHttpResponse(chunks(), content_type="application/octet-stream")
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def big(request):
+    """Answer ``mb`` megabytes (default 10) as one single-chunk response."""
+    return HttpResponse(b"y" * int(_megabytes(request, 10) * _MB), content_type="application/octet-stream")
+
+
+def slow(request):
+    """Sleep ``s`` seconds (default 1, at most 30), then answer."""
+    try:
+        seconds = max(0.0, min(float(request.GET.get("s", "1")), 30.0))
+    except ValueError:
+        seconds = 1.0
+    time.sleep(seconds)
+    return HttpResponse(f"slept {seconds}\n", content_type="text/plain")
+
+
+def redirect(request):
+    return HttpResponseRedirect(reverse("catalog:index"))
+
+
+def fail(request):
+    raise RuntimeError("diagnostics: this view fails on purpose")
+
+
+def path_view(request, rest=""):
+    """Show how the server split the URL (for prefix and non-ASCII path checks)."""
+    return HttpResponse(
+        json.dumps(
+            {"path": request.path, "path_info": request.path_info, "rest": rest},
+            ensure_ascii=False,
+        ),
+        content_type="application/json; charset=utf-8",
+    )
+
+
+def pid(request):
+    """The serving process' id: lets tests see whether a server was restarted."""
+    import os
+
+    return HttpResponse(str(os.getpid()), content_type="text/plain")

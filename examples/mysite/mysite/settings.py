@@ -1,0 +1,96 @@
+"""Settings of the example project.
+
+SQLite by default. ``MYSITE_DB`` picks another database for the tests and benchmarks:
+``postgresql`` (127.0.0.1:5432, user postgres) or ``mysql`` (127.0.0.1:3306, user root).
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("MYSITE_SECRET_KEY", "django-insecure-example-only-never-deploy-this")
+DEBUG = os.environ.get("MYSITE_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    # devserver before django.contrib.staticfiles, so its runserver wins.
+    "devserver",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "catalog",
+    "diagnostics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mysite.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "mysite.wsgi.application"
+
+_DATABASES = {
+    "sqlite": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("MYSITE_DB_NAME", str(BASE_DIR / "db.sqlite3")),
+    },
+    "postgresql": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("MYSITE_DB_NAME", "mysite"),
+        "USER": os.environ.get("MYSITE_DB_USER", "postgres"),
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+    },
+    "mysql": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": os.environ.get("MYSITE_DB_NAME", "mysite"),
+        "USER": os.environ.get("MYSITE_DB_USER", "root"),
+        "HOST": "127.0.0.1",
+        "PORT": "3306",
+        "OPTIONS": {"charset": "utf8mb4"},
+    },
+}
+DATABASES = {"default": _DATABASES[os.environ.get("MYSITE_DB", "sqlite")]}
+if "MYSITE_TEST_DB_NAME" in os.environ:
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["MYSITE_TEST_DB_NAME"]}
+
+AUTH_PASSWORD_VALIDATORS = []
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticroot"
+MEDIA_URL = "media/"
+MEDIA_ROOT = BASE_DIR / "media"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,223 @@
+"""The one harness every test uses to run real processes on real sockets.
+
+- ``ServerProcess`` starts a command in its own session (``start_new_session=True``), writes its
+  output to a log file, and on ``stop()`` sends SIGTERM to the whole process group, waits, then
+  SIGKILL. ``session_members(sid)`` lists what is still alive in a session, so a test can prove
+  that nothing was left behind.
+- ``wait_until`` is the only way to wait: a bounded poll on ``time.monotonic()`` that raises with a
+  description (and the server's log tail) instead of sleeping and hoping.
+- ``free_port`` picks a free loopback port at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "mysite"
+PYTHON = sys.executable
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+    describe: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``predicate`` until it returns a truthy value; raise after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+        except (OSError, http.client.HTTPException) as exc:
+            value, last_error = None, exc  # type: ignore[assignment]
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            detail = f"; last error: {last_error!r}" if last_error else ""
+            extra = f"\n{describe()}" if describe else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}{extra}")
+        time.sleep(interval)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def http_request(
+    url_host: str,
+    port: int,
+    path: str = "/",
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Response:
+    """One request on a new connection (no keep-alive); raises OSError when refused."""
+    conn = http.client.HTTPConnection(url_host.strip("[]"), port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+    finally:
+        conn.close()
+
+
+def http_get(port: int, path: str = "/", host: str = "127.0.0.1", **kw: object) -> Response:
+    return http_request(host, port, path, **kw)  # type: ignore[arg-type]
+
+
+def session_members(sid: int) -> list[int]:
+    """PIDs of live (non-zombie) processes whose session id is ``sid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: split after the last ')'.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        state, session = fields[0], int(fields[3])
+        if session == sid and state != b"Z":
+            members.append(int(entry))
+    return members
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :].split()[0] != b"Z"
+
+
+@dataclass
+class ServerProcess:
+    """A command run in its own session with its output in a log file."""
+
+    argv: list[str]
+    cwd: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: int | None = subprocess.DEVNULL
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=self.stdin,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def describe(self) -> str:
+        tail = "\n".join(self.log().splitlines()[-60:])
+        status = self.proc.poll() if self.proc else None
+        return f"--- {' '.join(self.argv)} (pid {self.pid}, exit {status}) log tail ---\n{tail}"
+
+    def wait_for_log(self, text: str, timeout: float = 15.0, count: int = 1) -> str:
+        def seen() -> bool:
+            return self.log().count(text) >= count
+
+        wait_until(seen, timeout, what=f"{text!r} x{count} in the log", describe=self.describe)
+        return self.log()
+
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"process did not exit within {timeout}s\n{self.describe()}"
+            ) from None
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the process group, wait, then SIGKILL whatever is left in the session."""
+        if self.proc is None:
+            return
+        sid = self.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and (self.proc.poll() is None or session_members(sid)):
+            time.sleep(0.02)
+        for pid in session_members(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        self._log.close()
+
+
+def base_env(extra: Mapping[str, str] | None = None, drop: Iterable[str] = ()) -> dict[str, str]:
+    """The environment for a child: ours, unbuffered, without anything that steers Django."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELOADER_", "DJANGO_"))}
+    for key in drop:
+        env.pop(key, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
