@@ -1,0 +1,1 @@
+"""Any WSGI application over FastCGI, SCGI or AJP on flup (see the runfcgi issue)."""

@@ -1,0 +1,67 @@
+"""A framework-agnostic reloader: a supervisor that restarts a worker process on change.
+
+The supervisor holds the listening sockets (no connection is refused during a restart), watches
+the files the worker imported (watchdog/inotify, or polling), and shows the error while the new
+code does not even import. ``reloader.worker`` is the side a program calls. The process protocol
+is specified in ``reloader.protocol``.
+
+Public API (loaded lazily, so that a worker pays only for what it uses)::
+
+    Supervisor(config).run()            run until SIGINT/SIGTERM
+    exec_supervisor(config)             replace this process with a supervisor (keeps the PID)
+    SupervisorConfig, SocketSpec, Target, target_from_command
+    ConfigError, BindError
+    make_watcher, Watcher, IgnoreRules  watch files in-process, without a supervisor
+    worker                              the worker-side functions
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import worker
+    from .config import ConfigError, SocketSpec, SupervisorConfig, Target, target_from_command
+    from .ignore import IgnoreRules
+    from .run import exec_supervisor
+    from .sockets import BindError
+    from .supervisor import Supervisor
+    from .watch import Watcher, make_watcher
+
+__all__ = [
+    "BindError",
+    "ConfigError",
+    "IgnoreRules",
+    "SocketSpec",
+    "Supervisor",
+    "SupervisorConfig",
+    "Target",
+    "Watcher",
+    "exec_supervisor",
+    "make_watcher",
+    "target_from_command",
+    "worker",
+]
+
+_WHERE = {
+    "BindError": "sockets",
+    "ConfigError": "config",
+    "IgnoreRules": "ignore",
+    "SocketSpec": "config",
+    "Supervisor": "supervisor",
+    "SupervisorConfig": "config",
+    "Target": "config",
+    "Watcher": "watch",
+    "exec_supervisor": "run",
+    "make_watcher": "watch",
+    "target_from_command": "config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "worker":
+        return importlib.import_module(".worker", __name__)
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

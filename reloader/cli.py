@@ -1,0 +1,147 @@
+"""``python -m reloader [options] -- COMMAND ARGS...``: a thin shell over ``Supervisor``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import NoReturn
+
+from . import protocol
+from .config import (
+    BACKENDS,
+    START_MODES,
+    ConfigError,
+    SocketSpec,
+    SupervisorConfig,
+    target_from_command,
+)
+from .sockets import BindError
+from .supervisor import Supervisor
+
+logger = logging.getLogger("reloader")
+
+USAGE = "python -m reloader [options] -- COMMAND [ARGS...]"
+DESCRIPTION = """\
+Run COMMAND and restart it when a watched file changes. A Python command (python script.py,
+python -m module, python -c code) also restarts when a module it imported changes. With --bind,
+the sockets are held across restarts and passed to the command (see reloader.worker), so no
+connection is refused while it restarts.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"reloader: error: {message}", file=sys.stderr)
+        sys.exit(protocol.EXIT_USAGE)
+
+
+def parse_bind(value: str) -> SocketSpec:
+    """``PORT``, ``HOST:PORT``, ``[IPV6]:PORT`` or ``unix:PATH``."""
+    if value.startswith("unix:"):
+        return SocketSpec(path=value[5:])
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", value
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"{value!r}: write an IPv6 address in brackets, e.g. [::1]:8000")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{value!r} is not a valid port or HOST:PORT")
+    return SocketSpec(host=host or "127.0.0.1", port=int(port), ipv6=":" in host)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reloader", usage=USAGE, description=DESCRIPTION)
+    parser.add_argument(
+        "--watch",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also watch this file or directory (recursively); repeatable",
+    )
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="ignore paths matching GLOB (a name, or a path with '/'); repeatable",
+    )
+    parser.add_argument(
+        "--poll",
+        action="store_const",
+        const="poll",
+        dest="backend",
+        help="poll file times instead of waiting for events (Docker, NFS, WSL)",
+    )
+    parser.add_argument(
+        "--watcher", choices=BACKENDS, dest="backend", help="how to watch files (default: auto)"
+    )
+    parser.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS")
+    parser.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="hold a listening socket: PORT, HOST:PORT, [IPV6]:PORT or unix:PATH",
+    )
+    parser.add_argument(
+        "--start",
+        choices=START_MODES,
+        default="spawn",
+        help="spawn a fresh interpreter per restart, or fork from a template",
+    )
+    parser.add_argument(
+        "--debounce",
+        type=float,
+        default=0.05,
+        metavar="SECONDS",
+        help="a burst of changes ends after this quiet time (default 0.05)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="time a stopping worker gets before it is killed (default 5)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    parser.add_argument("--config-json", help=argparse.SUPPRESS)
+    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SupervisorConfig:
+    if args.config_json:
+        return SupervisorConfig.from_json(args.config_json)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    target, flags = target_from_command(command)
+    return SupervisorConfig(
+        target=target,
+        interpreter_flags=flags,
+        sockets=tuple(parse_bind(b) for b in args.bind),
+        watch=tuple(args.watch),
+        ignore=tuple(args.ignore),
+        backend=args.backend or "auto",
+        poll_interval=args.poll_interval,
+        start=args.start,
+        quiet_period=args.debounce,
+        max_wait=max(2.0, args.debounce),
+        grace=args.grace,
+        name=target.value if target.kind == "command" else "worker",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        config = config_from_args(args)
+        return Supervisor(config).run()
+    except (ConfigError, BindError) as exc:
+        print(f"reloader: error: {exc}", file=sys.stderr)
+        return protocol.EXIT_USAGE if isinstance(exc, ConfigError) else protocol.EXIT_ERROR

@@ -1,0 +1,198 @@
+"""The process protocol between the supervisor, its workers and the fork template.
+
+This docstring is the specification. Every name below is spelled in this module only; the other
+modules import the constants and helpers from here.
+
+Roles
+-----
+supervisor
+    The long-lived process the user started (``python -m reloader``, or ``manage.py runserver``
+    after it hands over). It binds the listening sockets once, watches files, starts a worker,
+    restarts it on change, and answers on the held sockets with an error page while no worker
+    can serve. It never imports the user's code and never serves the application.
+worker
+    Runs the program (the *target*). A fresh interpreter (the spawn start) or a fork of the
+    template (the fork start). It serves on the inherited sockets, reports the files it imported,
+    and tells the supervisor when it is ready or why it failed.
+template
+    Only with the fork start: a fresh interpreter that imported the libraries that do not change
+    while you edit (stdlib, site-packages), never the project. It forks one worker per start.
+
+Environment variables (set by the supervisor for the child, read once and popped by the child)
+----------------------------------------------------------------------------------------------
+``RELOADER_CONTROL_FD``
+    The child's end of its control socket (an AF_UNIX SOCK_STREAM socketpair).
+``RELOADER_LISTEN_FDS``
+    Comma-separated fds of the listening sockets, in the order of the supervisor's config. Empty
+    when the supervisor holds no socket.
+``RELOADER_INFO``
+    JSON object for the program's banner: ``{"generation": 1, "watcher": "inotify",
+    "start": "spawn"}``.
+
+File descriptors
+----------------
+Passed with ``pass_fds`` (never ``close_fds=False``): the control socket and the listening
+sockets, at the numbers the variables above give. Nothing else is inherited, so nothing leaks to
+grandchildren; the worker marks the fds non-inheritable as soon as it has read them. The fork
+start receives the control socket of each new worker over the template's own control socket
+(``SCM_RIGHTS``); the listening sockets are inherited by the template when it starts.
+
+Control messages
+----------------
+One JSON object per line, UTF-8, with a ``"kind"`` key. Unknown kinds are ignored, so either side
+can grow. Worker to supervisor:
+
+``hello``      ``{"pid": int}`` first message of every worker.
+``watch``      ``{"files": [path, ...], "trees": [[dir, glob], ...]}``: files whose change restarts
+               the worker; trees (``glob`` relative to ``dir``, ``**`` spans directories) whose
+               changes are sent back to the worker as ``changed`` while it serves.
+``ready``      the worker serves.
+``failed``     ``{"title": str, "traceback": str, "files": [path, ...]}``: the program raised. Sent
+               before the worker exits; the supervisor prints the traceback once, watches the
+               files, and shows the error page until a change.
+``stopping``   the worker stopped accepting connections (after SIGTERM); the next worker may
+               start while this one finishes its requests.
+``reload``     ``{"reason": str, "paths": [path, ...]}``: the worker asks to be replaced (e.g. a
+               tree change it could not apply in place; ``paths`` may be empty).
+
+Supervisor to worker:
+
+``changed``    ``{"paths": [path, ...]}``: files under a reported tree changed.
+
+Template (fork start) to and from supervisor:
+
+``fork``       supervisor to template, with one fd (the new worker's control socket) attached:
+               ``{"generation": int, "env": {name: value}, "preload": [module, ...]}``.
+``forked``     template to supervisor: ``{"pid": int, "generation": int}``.
+``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
+               ``status`` as in ``subprocess.Popen.returncode``).
+``preloaded``  template to supervisor: ``{"modules": int, "seconds": float}`` after (re)importing.
+
+Signals
+-------
+Supervisor: SIGINT and SIGTERM stop everything (the worker gets SIGTERM, then SIGKILL after
+``STOP_GRACE`` seconds) and exit 0 without a traceback; SIGHUP restarts the worker now.
+Worker: SIGTERM and SIGINT mean stop: stop accepting, send ``stopping``, finish the requests in
+flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. Workers stay in the supervisor's process
+group so that a debugger (``breakpoint()``) in a worker keeps the terminal, and Ctrl-C reaches
+both; the supervisor kills a worker by its PID.
+
+Parent death
+------------
+A child reads its control socket in a thread; end of file means the supervisor is gone (even by
+SIGKILL). The child then stops as on SIGTERM and exits by ``ORPHAN_EXIT`` seconds at the latest,
+so no orphan keeps the port.
+
+Exit codes
+----------
+Only reported, never used to carry intent (which travels in messages): ``EXIT_OK`` after a stop,
+``EXIT_ERROR`` when the program raised, ``EXIT_USAGE`` for a bad command line of the CLIs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+ENV_CONTROL_FD = "RELOADER_CONTROL_FD"
+ENV_LISTEN_FDS = "RELOADER_LISTEN_FDS"
+ENV_INFO = "RELOADER_INFO"
+ENV_NAMES = (ENV_CONTROL_FD, ENV_LISTEN_FDS, ENV_INFO)
+
+HELLO = "hello"
+WATCH = "watch"
+READY = "ready"
+FAILED = "failed"
+STOPPING = "stopping"
+RELOAD = "reload"
+CHANGED = "changed"
+FORK = "fork"
+FORKED = "forked"
+EXITED = "exited"
+PRELOADED = "preloaded"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+STOP_GRACE = 5.0
+DRAIN_TIMEOUT = 3.0
+ORPHAN_EXIT = 1.0
+
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def encode(kind: str, **fields: Any) -> bytes:
+    """One message as a JSON line."""
+    return json.dumps({"kind": kind, **fields}, separators=(",", ":")).encode() + b"\n"
+
+
+class MessageReader:
+    """Split a byte stream into messages; tolerate partial reads and skip garbage lines."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+        self._buffer += data
+        if len(self._buffer) > MAX_MESSAGE:
+            self._buffer.clear()
+            return
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                return
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and isinstance(message.get("kind"), str):
+                yield message
+
+
+def child_env(
+    base: Mapping[str, str],
+    control_fd: int,
+    listen_fds: list[int],
+    info: Mapping[str, Any],
+) -> dict[str, str]:
+    """The environment of a new child: ``base`` plus the protocol variables."""
+    env = {k: v for k, v in base.items() if k not in ENV_NAMES}
+    env[ENV_CONTROL_FD] = str(control_fd)
+    env[ENV_LISTEN_FDS] = ",".join(str(fd) for fd in listen_fds)
+    env[ENV_INFO] = json.dumps(dict(info))
+    return env
+
+
+class Inherited:
+    """What a child inherited, read from (and removed from) its environment once."""
+
+    def __init__(self, control: socket.socket | None, listen_fds: list[int], info: dict[str, Any]):
+        self.control = control
+        self.listen_fds = listen_fds
+        self.info = info
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> Inherited:
+        env = os.environ if environ is None else environ
+        raw_control = env.pop(ENV_CONTROL_FD, "")
+        raw_fds = env.pop(ENV_LISTEN_FDS, "")
+        raw_info = env.pop(ENV_INFO, "")
+        control = None
+        if raw_control:
+            fd = int(raw_control)
+            os.set_inheritable(fd, False)
+            control = socket.socket(fileno=fd)
+        listen_fds = [int(fd) for fd in raw_fds.split(",") if fd]
+        for fd in listen_fds:
+            os.set_inheritable(fd, False)
+        try:
+            info = json.loads(raw_info) if raw_info else {}
+        except ValueError:
+            info = {}
+        return cls(control, listen_fds, info if isinstance(info, dict) else {})

@@ -1,0 +1,555 @@
+"""The supervisor: one loop that owns the sockets, the watcher and the current worker.
+
+States: ``starting`` (a worker runs but has not said it serves), ``serving``, ``broken`` (no
+worker can serve: the last one failed or died; the supervisor answers on the held sockets with
+the error page until a change) and ``stopping``. Signal handlers and the watcher thread only
+enqueue and wake the loop; the loop alone decides, logs and kills.
+
+A restart retires the current worker (SIGTERM) and starts the next one as soon as the old one
+said it stopped accepting (``stopping``) or exited; connections that arrive meanwhile wait in the
+listen backlog of the held socket, so none is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import queue
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+from . import bytecode, protocol
+from . import sockets as socket_utils
+from .config import SupervisorConfig
+from .debounce import Debouncer
+from .errorpage import ErrorResponder, Failure
+from .ignore import IgnoreRules, glob_match
+from .starters import Starter, StartError, WorkerHandle, make_starter
+from .watch import LIMIT, OVERFLOW, Watcher, WatchLimitReached, make_watcher
+from .watch.polling import PollingWatcher
+
+logger = logging.getLogger("reloader")
+
+STARTING = "starting"
+SERVING = "serving"
+BROKEN = "broken"
+STOPPING = "stopping"
+
+# A file first reported by a worker but modified after that worker started may have been
+# imported in its old version: restart. Kernel file times lag the wall clock by a tick at most.
+_STARTUP_SLACK_NS = 5_000_000
+
+
+class _Retiring:
+    def __init__(self, handle: WorkerHandle, deadline: float) -> None:
+        self.handle = handle
+        self.deadline = deadline
+        self.stopped_accepting = False
+        self.killed = False
+
+
+class Supervisor:
+    """Run ``config.target`` in a worker, restart it on change, hold the sockets.
+
+    ``run()`` blocks until SIGINT/SIGTERM (or ``stop()`` from another thread) and returns the exit
+    status. Binding errors raise ``sockets.BindError`` before anything starts.
+    """
+
+    def __init__(self, config: SupervisorConfig) -> None:
+        self.config = config
+        self.state = STARTING
+        self.generation = 0
+        self._ignore = IgnoreRules(config.ignore)
+        self._debounce = Debouncer(config.quiet_period, config.max_wait)
+        self._files: set[str] = set()
+        self._dirs: set[str] = set()
+        self._trees: list[tuple[str, str]] = []
+        self._extra_trees = [os.path.abspath(p) for p in config.watch if os.path.isdir(p)]
+        self._extra_files = [os.path.abspath(p) for p in config.watch if not os.path.isdir(p)]
+        self._worker: WorkerHandle | None = None
+        self._worker_t0 = 0
+        self._readers: dict[int, protocol.MessageReader] = {}
+        self._retiring: list[_Retiring] = []
+        self._pending_start = False
+        self._pending_paths: list[str] = []
+        self._failure: Failure | None = None
+        self._changes: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
+        self._signals: list[int] = []
+        self._stop_requested = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
+        self._responder = ErrorResponder(self._selector, self._current_failure)
+        self._sockets: list[socket.socket] = []
+        self._listening_for_errors = False
+        self._watcher: Watcher | None = None
+        self._starter: Starter | None = None
+        self.ready = threading.Event()  # set when a worker first says it serves (for embedders)
+
+    # ----------------------------------------------------------------------------- public
+    def run(self) -> int:
+        with _log_handler(), self._signal_handlers():
+            self._sockets = [socket_utils.bind(spec) for spec in self.config.sockets]
+            try:
+                self._setup()
+                self._start_worker()
+                while not (self.state == STOPPING and not self._alive_workers()):
+                    self._step()
+            finally:
+                self._teardown()
+        return protocol.EXIT_OK
+
+    def stop(self) -> None:
+        """Ask the loop to stop (thread-safe)."""
+        self._stop_requested.set()
+        self._wake()
+
+    # ----------------------------------------------------------------------------- setup
+    def _setup(self) -> None:
+        self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        self._watcher = self._make_watcher()
+        self._starter = make_starter(self.config, [s.fileno() for s in self._sockets])
+        fd = self._starter.fileno()
+        if fd is not None:
+            self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
+        logger.info(
+            "Watching for file changes with %s; workers start by %s.",
+            self._watcher.name,
+            self._starter.name,
+        )
+
+    def _make_watcher(self) -> Watcher:
+        try:
+            watcher = make_watcher(
+                self.config.backend, self._on_change, self._ignore, self.config.poll_interval
+            )
+            watcher.watch(self._extra_files, self._extra_trees)
+        except WatchLimitReached as exc:
+            return self._polling_fallback(str(exc.strerror))
+        watcher.start()
+        return watcher
+
+    def _polling_fallback(self, reason: str) -> Watcher:
+        watcher = PollingWatcher(self._on_change, self._ignore, self.config.poll_interval)
+        logger.warning(
+            "%s; falling back to %s. Raise the limit with: "
+            "sudo sysctl fs.inotify.max_user_watches=524288",
+            reason,
+            watcher.name,
+        )
+        watcher.watch(
+            [*self._files, *self._extra_files], [*self._extra_trees, *(r for r, _ in self._trees)]
+        )
+        watcher.start()
+        return watcher
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+        previous = {s: signal.getsignal(s) for s in wanted}
+        previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+
+        def enqueue(signum: int, frame: FrameType | None) -> None:
+            self._signals.append(signum)
+
+        for s in wanted:
+            signal.signal(s, enqueue)
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(previous_wakeup)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _teardown(self) -> None:
+        for retiring in self._retiring:
+            self._kill(retiring.handle)
+        if self._worker is not None:
+            self._kill(self._worker)
+        self._responder.close_all()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._starter is not None:
+            self._starter.close()
+        for sock, spec in zip(self._sockets, self.config.sockets, strict=False):
+            socket_utils.close(sock, spec)
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # ----------------------------------------------------------------------------- the loop
+    def _step(self) -> None:
+        timeout = self._timeout()
+        for key, mask in self._selector.select(timeout):
+            kind, data = key.data
+            if kind == "wake":
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 4096):
+                        pass
+            elif kind == "control":
+                self._read_control(data)
+            elif kind == "starter":
+                assert self._starter is not None
+                for pid, status in self._starter.handle_readable():
+                    logger.debug("worker %s ended with status %s", pid, status)
+            elif kind == "listener":
+                self._responder.accept(data)
+            elif kind == "error-conn":
+                self._responder.handle(data, mask)
+        self._handle_signals()
+        self._handle_changes()
+        now = time.monotonic()
+        self._responder.expire(now)
+        self._reap(now)
+        batch = self._debounce.take(now)
+        if batch and self.state != STOPPING:
+            self._restart(batch)
+
+    def _timeout(self) -> float | None:
+        deadlines = [self._debounce.deadline(), self._responder.next_deadline()]
+        deadlines += [r.deadline for r in self._retiring]
+        if self._retiring or self.state == STOPPING:
+            deadlines.append(time.monotonic() + 0.05)  # also poll: SIGCHLD may be someone else's
+        pending = [d for d in deadlines if d is not None]
+        if not pending:
+            return None
+        return max(0.0, min(pending) - time.monotonic())
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"\0")
+
+    def _handle_signals(self) -> None:
+        if self._stop_requested.is_set() and self.state != STOPPING:
+            self._begin_stop()
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum in (signal.SIGINT, signal.SIGTERM):
+                if self.state == STOPPING:
+                    for retiring in self._retiring:  # asked twice: do not wait any longer
+                        self._kill(retiring.handle)
+                else:
+                    self._begin_stop()
+            elif signum == signal.SIGHUP and self.state != STOPPING:
+                self._restart(["SIGHUP"], forced=True)
+
+    def _begin_stop(self) -> None:
+        self.state = STOPPING
+        self._debounce.take_all()
+        self._pending_start = False
+        self._stop_listening_for_errors()
+        if self._worker is not None:
+            self._retire(self._worker)
+            self._worker = None
+
+    # ----------------------------------------------------------------------------- changes
+    def _on_change(self, paths: list[str]) -> None:
+        """Called from the watcher's thread."""
+        self._changes.put(paths)
+        self._wake()
+
+    def _handle_changes(self) -> None:
+        restart: list[str] = []
+        tree: list[str] = []
+        while True:
+            try:
+                paths = self._changes.get_nowait()
+            except queue.Empty:
+                break
+            for path in paths:
+                if path == LIMIT:
+                    self._switch_to_polling("Cannot watch a new directory: the watch limit")
+                    continue
+                verdict = self._classify(path)
+                if verdict == "restart":
+                    restart.append(path)
+                elif verdict == "tree":
+                    tree.append(path)
+        if tree and self.state == SERVING and self._worker is not None:
+            self._send(self._worker, protocol.CHANGED, paths=tree)
+        elif tree:
+            restart += tree
+        if restart and self.state != STOPPING:
+            self._debounce.add(restart, time.monotonic())
+
+    def _classify(self, path: str) -> str | None:
+        if path == OVERFLOW or path in self._files:
+            return "restart"
+        for root in self._extra_trees:
+            if _under(path, root) and not self._ignore(path, root):
+                return "restart"
+        for root, pattern in self._trees:
+            if (
+                _under(path, root)
+                and not self._ignore(path, root)
+                and glob_match(os.path.relpath(path, root), pattern)
+            ):
+                return "tree"
+        if self.state == BROKEN and os.path.dirname(path) in self._dirs and not self._ignore(path):
+            return "restart"  # e.g. the missing module of an ImportError was just created
+        return None
+
+    def _switch_to_polling(self, reason: str) -> None:
+        if isinstance(self._watcher, PollingWatcher):
+            return
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._watcher = self._polling_fallback(reason)
+
+    def _watch(self, files: list[str], trees: list[tuple[str, str]]) -> None:
+        new = []
+        for f in files:
+            for variant in {f, os.path.realpath(f)}:
+                if variant not in self._files and not self._ignore(variant):
+                    self._files.add(variant)
+                    new.append(variant)
+        self._dirs |= {os.path.dirname(f) for f in new}
+        trees = [(os.path.abspath(r), g) for r, g in trees if (r, g) not in self._trees]
+        self._trees += trees
+        if not new and not trees:
+            return
+        assert self._watcher is not None
+        try:
+            self._watcher.watch(new, [root for root, _ in trees])
+        except WatchLimitReached as exc:
+            self._switch_to_polling(str(exc.strerror))
+        # Edits made after this worker started but before its files were watched: a file the
+        # worker reports for the first time with a newer mtime may have been imported old.
+        late = []
+        for f in new:
+            with contextlib.suppress(OSError):
+                if os.stat(f).st_mtime_ns > self._worker_t0 - _STARTUP_SLACK_NS:
+                    late.append(f)
+        if late:
+            self._debounce.add(late, time.monotonic())
+
+    # ----------------------------------------------------------------------------- workers
+    def _start_worker(self) -> None:
+        assert self._starter is not None and self._watcher is not None
+        self._pending_start = False
+        self._stop_listening_for_errors()
+        bytecode.invalidate(self._pending_paths)
+        self._pending_paths = []
+        self.generation += 1
+        info = {
+            "generation": self.generation,
+            "watcher": self._watcher.name,
+            "start": self._starter.name,
+        }
+        self._worker_t0 = time.time_ns()
+        try:
+            handle = self._starter.start(self.generation, info)
+        except StartError as exc:
+            self._fail(Failure(f"Cannot start the {self.config.name}", str(exc)))
+            return
+        self._worker = handle
+        self._failure = None
+        self.state = STARTING
+        self._readers[handle.control.fileno()] = protocol.MessageReader()
+        self._selector.register(handle.control, selectors.EVENT_READ, ("control", handle))
+
+    def _restart(self, paths: list[str], forced: bool = False) -> None:
+        if paths and not forced:
+            more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+            logger.info("%s changed, reloading.%s", paths[0], more)
+        elif forced:
+            logger.info("Reloading (%s).", paths[0] if paths else "forced")
+        self._pending_paths += paths
+        if self._worker is not None:
+            self._retire(self._worker)
+            self._worker = None
+        self._pending_start = True
+        self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        if not self._pending_start or self.state == STOPPING:
+            return
+        # Start the next worker only when no older one may still accept a connection.
+        if all(r.stopped_accepting or r.handle.poll() is not None for r in self._retiring):
+            self._start_worker()
+
+    def _retire(self, handle: WorkerHandle) -> None:
+        handle.send_signal(signal.SIGTERM)
+        self._retiring.append(_Retiring(handle, time.monotonic() + self.config.grace))
+
+    def _kill(self, handle: WorkerHandle) -> None:
+        handle.send_signal(signal.SIGKILL)
+
+    def _alive_workers(self) -> bool:
+        return bool(self._retiring) or self._worker is not None
+
+    def _reap(self, now: float) -> None:
+        for retiring in list(self._retiring):
+            status = retiring.handle.poll()
+            if status is not None:
+                self._retiring.remove(retiring)
+                self._forget(retiring.handle)
+            elif now >= retiring.deadline and not retiring.killed:
+                logger.warning(
+                    "The %s (pid %s) did not stop within %gs; killing it.",
+                    self.config.name,
+                    retiring.handle.pid,
+                    self.config.grace,
+                )
+                self._kill(retiring.handle)
+                retiring.killed = True
+        self._maybe_start()
+        worker = self._worker
+        if worker is not None:
+            status = worker.poll()
+            if status is not None:
+                self._worker = None
+                self._drain_control(worker)
+                self._forget(worker)
+                if self._failure is None and self.state != STOPPING:
+                    self._fail(
+                        Failure(
+                            f"The {self.config.name} {_describe_exit(status)}",
+                            f"{self.config.name} pid {worker.pid} {_describe_exit(status)}.",
+                        )
+                    )
+
+    def _forget(self, handle: WorkerHandle) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(handle.control)
+        self._readers.pop(handle.control.fileno(), None)
+        handle.close()
+
+    def _fail(self, failure: Failure) -> None:
+        self._failure = failure
+        self.state = BROKEN
+        logger.error("%s", failure.detail.rstrip())
+        logger.error("Waiting for a file change to restart the %s.", self.config.name)
+        self._start_listening_for_errors()
+
+    def _current_failure(self) -> Failure:
+        return self._failure or Failure("Restarting", "The server is restarting.")
+
+    def _start_listening_for_errors(self) -> None:
+        if self._listening_for_errors:
+            return
+        for sock, spec in zip(self._sockets, self.config.sockets, strict=False):
+            if spec.http:
+                self._selector.register(sock, selectors.EVENT_READ, ("listener", sock))
+        self._listening_for_errors = True
+
+    def _stop_listening_for_errors(self) -> None:
+        if not self._listening_for_errors:
+            return
+        for sock, spec in zip(self._sockets, self.config.sockets, strict=False):
+            if spec.http:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(sock)
+        self._listening_for_errors = False
+
+    # ----------------------------------------------------------------------------- messages
+    def _send(self, handle: WorkerHandle, kind: str, **fields: Any) -> None:
+        try:
+            handle.control.sendall(protocol.encode(kind, **fields))
+        except OSError as exc:
+            if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
+                raise
+
+    def _read_control(self, handle: WorkerHandle) -> None:
+        try:
+            data = handle.control.recv(1 << 20)
+        except OSError:
+            data = b""
+        if not data:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(handle.control)
+            return
+        reader = self._readers.get(handle.control.fileno())
+        if reader is None:
+            return
+        for message in reader.feed(data):
+            self._on_message(handle, message)
+
+    def _drain_control(self, handle: WorkerHandle) -> None:
+        """Read what an exited worker still had in flight (its ``failed`` message)."""
+        handle.control.setblocking(False)
+        with contextlib.suppress(OSError):
+            while True:
+                data = handle.control.recv(1 << 20)
+                if not data:
+                    break
+                reader = self._readers.get(handle.control.fileno())
+                for message in reader.feed(data) if reader else ():
+                    self._on_message(handle, message)
+
+    def _on_message(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
+        kind = message["kind"]
+        current = handle is self._worker
+        if kind == protocol.WATCH:
+            files = [str(f) for f in message.get("files", [])]
+            trees = [(str(t[0]), str(t[1])) for t in message.get("trees", []) if len(t) == 2]
+            self._watch(files, trees)
+        elif kind == protocol.STOPPING:
+            for retiring in self._retiring:
+                if retiring.handle is handle:
+                    retiring.stopped_accepting = True
+            self._maybe_start()
+        elif not current:
+            return
+        elif kind == protocol.READY:
+            self.state = SERVING
+            self.ready.set()
+        elif kind == protocol.FAILED:
+            self._watch([str(f) for f in message.get("files", [])], [])
+            self._fail(
+                Failure(
+                    str(message.get("title", "The program failed")),
+                    str(message.get("traceback", "")),
+                    summary=f"The {self.config.name} could not start or stopped with an error.",
+                )
+            )
+        elif kind == protocol.RELOAD and self.state != STOPPING:
+            paths = [str(p) for p in message.get("paths", [])]
+            self._debounce.add(
+                paths or [str(message.get("reason", "a reload request"))], time.monotonic()
+            )
+
+
+def _under(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _describe_exit(status: int) -> str:
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"was killed by {name}"
+    return f"exited with status {status}"
+
+
+@contextlib.contextmanager
+def _log_handler() -> Iterator[None]:
+    """Make sure the supervisor's messages reach stderr when nothing configured logging."""
+    if logger.handlers or logging.getLogger().handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

@@ -1,0 +1,203 @@
+"""The worker side: what a program running under the supervisor calls.
+
+Every function is safe to call when the program runs without a supervisor (they do nothing, and
+``listen_fds()`` is empty), so a program needs no special case for ``--noreload``.
+
+A worker has two threads of ours: one reads the control socket (``changed`` messages, and end of
+file when the supervisor is gone), one reports newly imported modules every ``REPORT_INTERVAL``
+seconds. Both are started by the bootstrap after the fork, never in the template.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import protocol
+from .modules import module_files
+
+REPORT_INTERVAL = 0.25
+
+ChangeCallback = Callable[[list[str]], bool]
+
+_channel: _Channel | None = None
+
+
+class _Channel:
+    def __init__(self, inherited: protocol.Inherited) -> None:
+        assert inherited.control is not None
+        self.control = inherited.control
+        self.listen_fds = inherited.listen_fds
+        self.info = inherited.info
+        self._send_lock = threading.Lock()
+        self._reported: set[str] = set()
+        self._report_lock = threading.Lock()
+        self._modules_seen = 0
+        self._callbacks: list[ChangeCallback] = []
+        self._closed = threading.Event()
+        self._ready = False
+        self._reader = threading.Thread(target=self._read, name="reloader-control", daemon=True)
+        self._reporter = threading.Thread(
+            target=self._report_loop, name="reloader-report", daemon=True
+        )
+
+    def start(self) -> None:
+        self.send(protocol.HELLO, pid=os.getpid())
+        self._reader.start()
+        self._reporter.start()
+
+    def send(self, kind: str, **fields: Any) -> None:
+        data = protocol.encode(kind, **fields)
+        with self._send_lock, contextlib.suppress(OSError):
+            self.control.sendall(data)
+
+    def report_modules(self, force: bool = False) -> None:
+        with self._report_lock:
+            count = len(sys.modules)
+            if count == self._modules_seen and not force:
+                return
+            self._modules_seen = count
+            new = module_files() - self._reported
+            if new:
+                self._reported |= new
+                self.send(protocol.WATCH, files=sorted(new), trees=[])
+
+    def watch(self, files: Iterable[str], trees: Iterable[tuple[str, str]]) -> None:
+        with self._report_lock:
+            new = {os.path.abspath(f) for f in files} - self._reported
+            self._reported |= new
+        tree_list = [[os.path.abspath(d), g] for d, g in trees]
+        if new or tree_list:
+            self.send(protocol.WATCH, files=sorted(new), trees=tree_list)
+
+    def _report_loop(self) -> None:
+        while not self._closed.wait(REPORT_INTERVAL):
+            self.report_modules()
+
+    def _read(self) -> None:
+        reader = protocol.MessageReader()
+        while True:
+            try:
+                data = self.control.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            for message in reader.feed(data):
+                if message["kind"] == protocol.CHANGED:
+                    self._changed([str(p) for p in message.get("paths", [])])
+        if not self._closed.is_set():
+            _orphaned()
+
+    def _changed(self, paths: list[str]) -> None:
+        unhandled = []
+        for path in paths:
+            handled = False
+            for callback in list(self._callbacks):
+                try:
+                    handled = bool(callback([path])) or handled
+                except Exception as exc:  # a callback's bug must not kill the worker's reader
+                    print(f"reloader: change callback failed: {exc!r}", file=sys.stderr)
+            if not handled:
+                unhandled.append(path)
+        if unhandled:
+            self.send(protocol.RELOAD, reason=f"{unhandled[0]} changed", paths=unhandled)
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self.control.shutdown(socket.SHUT_RDWR)
+        self.control.close()
+
+
+def _orphaned() -> None:
+    """The supervisor is gone: stop as on SIGTERM, and be gone within ORPHAN_EXIT seconds."""
+    timer = threading.Timer(protocol.ORPHAN_EXIT, os._exit, args=(protocol.EXIT_ERROR,))
+    timer.daemon = True
+    timer.start()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def attach(inherited: protocol.Inherited) -> None:
+    """Called by the bootstrap: connect this process to its supervisor."""
+    global _channel
+    if inherited.control is None:
+        return
+    _channel = _Channel(inherited)
+    _channel.start()
+
+
+def detach() -> None:
+    """Called by the bootstrap when the program ends: a last report, then close quietly."""
+    global _channel
+    if _channel is not None:
+        _channel.close()
+        _channel = None
+
+
+def under_supervisor() -> bool:
+    return _channel is not None
+
+
+def listen_fds() -> list[int]:
+    """The fds of the listening sockets the supervisor holds, in its config's order."""
+    return list(_channel.listen_fds) if _channel else []
+
+
+def info() -> dict[str, Any]:
+    """``generation``, ``watcher`` and ``start`` of this worker (for a banner)."""
+    return dict(_channel.info) if _channel else {}
+
+
+def watch_files(paths: Iterable[str]) -> None:
+    """Restart when one of these files changes (on top of the imported modules)."""
+    if _channel:
+        _channel.watch(paths, ())
+
+
+def watch_tree(directory: str, glob: str = "**/*") -> None:
+    """Call the ``on_change`` callbacks when a file under ``directory`` matching ``glob``
+    changes while this worker serves; if none handles it, the worker is restarted."""
+    if _channel:
+        _channel.watch((), [(directory, glob)])
+
+
+def on_change(callback: ChangeCallback) -> None:
+    """Register a callback for tree changes; it returns True when it handled the change."""
+    if _channel:
+        _channel._callbacks.append(callback)
+
+
+def ready() -> None:
+    """Tell the supervisor this worker serves."""
+    if _channel:
+        _channel.report_modules(force=True)
+        _channel.send(protocol.READY)
+
+
+def stopping() -> None:
+    """Tell the supervisor this worker no longer accepts connections."""
+    if _channel:
+        _channel.send(protocol.STOPPING)
+
+
+def request_reload(reason: str) -> None:
+    """Ask the supervisor to replace this worker."""
+    if _channel:
+        _channel.send(protocol.RELOAD, reason=reason)
+
+
+def failed(title: str, traceback_text: str, files: Iterable[str] = ()) -> None:
+    """Report why the program cannot serve; the supervisor shows it until a change."""
+    if _channel:
+        _channel.report_modules(force=True)
+        _channel.send(
+            protocol.FAILED, title=title, traceback=traceback_text, files=sorted(set(files))
+        )

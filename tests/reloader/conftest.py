@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import PYTHON, ServerProcess, free_port, http_get, wait_until
+
+APPS = Path(__file__).parent / "apps"
+
+
+@dataclass
+class Running:
+    """A supervisor started by a test, with its app directory and port."""
+
+    proc: ServerProcess
+    app: Path
+    port: int
+
+    def starts(self) -> list[int]:
+        try:
+            return [int(p) for p in (self.app / "starts.log").read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    def wait_starts(self, n: int, timeout: float = 20.0) -> list[int]:
+        wait_until(
+            lambda: len(self.starts()) >= n,
+            timeout,
+            what=f"{n} worker starts",
+            describe=self.proc.describe,
+        )
+        return self.starts()
+
+    def get(self, path: str = "/", timeout: float = 10.0):
+        return http_get(self.port, path, timeout=timeout)
+
+    def wait_body(self, prefix: str, timeout: float = 20.0) -> str:
+        def serves() -> str | None:
+            resp = self.get()
+            return resp.text if resp.status == 200 and resp.text.startswith(prefix) else None
+
+        return wait_until(
+            serves, timeout, what=f"a response starting {prefix!r}", describe=self.proc.describe
+        )
+
+    def wait_status(self, status: int, timeout: float = 20.0):
+        return wait_until(
+            lambda: (r := self.get()).status == status and r,
+            timeout,
+            what=f"status {status}",
+            describe=self.proc.describe,
+        )
+
+    def edit(self, name: str, text: str) -> None:
+        (self.app / name).write_text(text)
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    app.mkdir()
+    for f in APPS.glob("*.py"):
+        shutil.copy(f, app / f.name)
+    return app
+
+
+@pytest.fixture
+def reloader(spawn, app_dir) -> Callable[..., Running]:
+    """Start ``python -m reloader --bind 127.0.0.1:PORT [options] -- python server.py``."""
+
+    def start(
+        *options: str, command: list[str] | None = None, bind: bool = True, wait: bool = True
+    ) -> Running:
+        port = free_port()
+        argv = [PYTHON, "-m", "reloader", *options]
+        if bind:
+            argv += ["--bind", f"127.0.0.1:{port}"]
+        argv += ["--", *(command or [PYTHON, "server.py"])]
+        proc = spawn(argv, cwd=app_dir, name="reloader")
+        running = Running(proc, app_dir, port)
+        if wait and bind:
+            running.wait_body("v1")
+        return running
+
+    return start
