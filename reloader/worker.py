@@ -4,8 +4,9 @@ Every function is safe to call when the program runs without a supervisor (they 
 ``listen_fds()`` is empty), so a program needs no special case for ``--noreload``.
 
 A worker has two threads of ours: one reads the control socket (``changed`` messages, and end of
-file when the supervisor is gone), one reports newly imported modules every ``REPORT_INTERVAL``
-seconds. Both are started by the bootstrap after the fork, never in the template.
+file when the supervisor is gone), one reports newly imported modules (every ``REPORT_INTERVAL``
+seconds during start-up, then every ``REPORT_INTERVAL_SETTLED``). Both are started by the
+bootstrap after the fork, never in the template.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from typing import Any
 from . import protocol
 from .modules import module_files
 
+# New modules are looked for often while a program starts, then once a second: a module first
+# imported late and edited meanwhile is caught by the supervisor's check of its mtime.
 REPORT_INTERVAL = 0.25
+REPORT_INTERVAL_SETTLED = 1.0
+REPORT_SETTLE_AFTER = 20
 
 ChangeCallback = Callable[[list[str]], bool]
 
@@ -77,7 +82,11 @@ class _Channel:
             self.send(protocol.WATCH, files=sorted(new), trees=tree_list)
 
     def _report_loop(self) -> None:
-        while not self._closed.wait(REPORT_INTERVAL):
+        checks = 0
+        while not self._closed.wait(
+            REPORT_INTERVAL if checks < REPORT_SETTLE_AFTER else REPORT_INTERVAL_SETTLED
+        ):
+            checks += 1
             self.report_modules()
 
     def _read(self) -> None:

@@ -129,15 +129,19 @@ class InotifyWatcher(Watcher):
 
 def _limit_message(code: int) -> str:
     if code == errno.ENOSPC:
-        limit = _sysctl("max_user_watches")
-        return f"inotify watch limit reached (fs.inotify.max_user_watches={limit})"
-    limit = _sysctl("max_user_instances")
-    return f"inotify instance limit reached (fs.inotify.max_user_instances={limit})"
+        limit = _limit("fs/inotify/max_user_watches", "user/max_inotify_watches")
+        return f"inotify watch limit reached ({limit} watches, fs.inotify.max_user_watches)"
+    limit = _limit("fs/inotify/max_user_instances", "user/max_inotify_instances")
+    return f"inotify instance limit reached ({limit} instances, fs.inotify.max_user_instances)"
 
 
-def _sysctl(name: str) -> str:
-    try:
-        with open(f"/proc/sys/fs/inotify/{name}") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
+def _limit(*names: str) -> str:
+    """The effective limit: the smallest of the system's and this user namespace's."""
+    values = []
+    for name in names:
+        try:
+            with open(f"/proc/sys/{name}") as f:
+                values.append(int(f.read()))
+        except (OSError, ValueError):
+            pass
+    return str(min(values)) if values else "?"

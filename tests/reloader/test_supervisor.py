@@ -257,3 +257,43 @@ def test_plain_command_restarts_when_a_watched_path_changes(reloader, tmp_path):
     (watched / "sub" / "config.toml").write_text("a = 2\n")
     server.wait_starts(3)
     assert len(server.starts()) == 3
+
+
+def _userns_works() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 3 > /proc/sys/user/max_inotify_watches",
+        ],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _userns_works(), reason="cannot lower inotify limits in a user namespace")
+def test_running_out_of_inotify_watches_falls_back_to_polling(spawn, app_dir):
+    from tests.reloader.conftest import Running
+    from tests.support import free_port
+
+    # inotify limits are per user namespace: this supervisor alone gets 3 watches.
+    port = free_port()
+    script = (
+        "echo 3 > /proc/sys/user/max_inotify_watches && exec "
+        f"{PYTHON} -m reloader --poll-interval 0.1 --bind 127.0.0.1:{port} -- {PYTHON} server.py"
+    )
+    proc = spawn(["unshare", "--user", "--map-root-user", "sh", "-c", script], cwd=app_dir)
+    server = Running(proc, app_dir, port)
+    server.wait_body("v1")
+    proc.wait_for_log("inotify watch limit reached (3 watches")
+    proc.wait_for_log("falling back to polling every 0.1s")
+    server.edit("appmod.py", 'VERSION = "v2-after-fallback"\n')
+    server.wait_body("v2-after-fallback")
