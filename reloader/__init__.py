@@ -10,7 +10,9 @@ Public API (loaded lazily, so that a worker pays only for what it uses)::
     Supervisor(config).run()            run until SIGINT/SIGTERM
     exec_supervisor(config)             replace this process with a supervisor (keeps the PID)
     SupervisorConfig, SocketSpec, Target, target_from_command
+    bind(spec)                          bind a listening socket as the supervisor would
     ConfigError, BindError
+    Failure, render_error_page          the error page, for a worker that shows its own errors
     make_watcher, Watcher, IgnoreRules  watch files in-process, without a supervisor
     worker                              the worker-side functions
 """
@@ -23,23 +25,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import worker
     from .config import ConfigError, SocketSpec, SupervisorConfig, Target, target_from_command
+    from .errorpage import Failure
+    from .errorpage import render as render_error_page
     from .ignore import IgnoreRules
     from .run import exec_supervisor
-    from .sockets import BindError
+    from .sockets import BindError, bind
     from .supervisor import Supervisor
     from .watch import Watcher, make_watcher
 
 __all__ = [
     "BindError",
     "ConfigError",
+    "Failure",
     "IgnoreRules",
     "SocketSpec",
     "Supervisor",
     "SupervisorConfig",
     "Target",
     "Watcher",
+    "bind",
     "exec_supervisor",
     "make_watcher",
+    "render_error_page",
     "target_from_command",
     "worker",
 ]
@@ -47,12 +54,14 @@ __all__ = [
 _WHERE = {
     "BindError": "sockets",
     "ConfigError": "config",
+    "Failure": "errorpage",
     "IgnoreRules": "ignore",
     "SocketSpec": "config",
     "Supervisor": "supervisor",
     "SupervisorConfig": "config",
     "Target": "config",
     "Watcher": "watch",
+    "bind": "sockets",
     "exec_supervisor": "run",
     "make_watcher": "watch",
     "target_from_command": "config",
@@ -62,6 +71,8 @@ _WHERE = {
 def __getattr__(name: str) -> Any:
     if name == "worker":
         return importlib.import_module(".worker", __name__)
+    if name == "render_error_page":
+        return importlib.import_module(".errorpage", __name__).render
     if name in _WHERE:
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -117,6 +117,10 @@ def boot(target: Target, inherited: protocol.Inherited) -> None:
     worker.attach(inherited)
     signal.signal(signal.SIGTERM, _stop)
     status = run_target(target)
+    # The program is over: a stop signal now (the supervisor retiring us while Ctrl-C already
+    # did) has nothing left to interrupt but our own exit.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()

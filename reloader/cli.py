@@ -107,14 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="time a stopping worker gets before it is killed (default 5)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
-    parser.add_argument("--config-json", help=argparse.SUPPRESS)
+    parser.add_argument("--config-env", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> SupervisorConfig:
-    if args.config_json:
-        return SupervisorConfig.from_json(args.config_json)
+    if args.config_env:  # started by exec_supervisor: the command line is only decoration
+        config_json = protocol.pop_supervisor_config()
+        if config_json is None:
+            raise ConfigError("--config-env given, but no configuration in the environment")
+        return SupervisorConfig.from_json(config_json)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     target, flags = target_from_command(command)
     return SupervisorConfig(

@@ -98,6 +98,7 @@ class SupervisorConfig:
     python          the interpreter for Python targets; ``interpreter_flags`` go before ``-m``.
     cwd, env        the workers' working directory and environment (``None``: the supervisor's).
     name            how messages name the program.
+    announce        print which watcher and start are used (a program may prefer to say it).
     """
 
     target: Target
@@ -116,6 +117,7 @@ class SupervisorConfig:
     cwd: str | None = None
     env: Mapping[str, str] | None = None
     name: str = "worker"
+    announce: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

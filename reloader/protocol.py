@@ -28,6 +28,9 @@ Environment variables (set by the supervisor for the child, read once and popped
 ``RELOADER_INFO``
     JSON object for the program's banner: ``{"generation": 1, "watcher": "inotify",
     "start": "spawn"}``.
+``RELOADER_CONFIG``
+    Only for a supervisor started by ``exec_supervisor``: its whole configuration as JSON
+    (``SupervisorConfig.to_json``), so that ``ps`` shows a readable command line instead.
 
 File descriptors
 ----------------
@@ -100,7 +103,8 @@ from typing import Any
 ENV_CONTROL_FD = "RELOADER_CONTROL_FD"
 ENV_LISTEN_FDS = "RELOADER_LISTEN_FDS"
 ENV_INFO = "RELOADER_INFO"
-ENV_NAMES = (ENV_CONTROL_FD, ENV_LISTEN_FDS, ENV_INFO)
+ENV_CONFIG = "RELOADER_CONFIG"
+ENV_NAMES = (ENV_CONTROL_FD, ENV_LISTEN_FDS, ENV_INFO, ENV_CONFIG)
 
 HELLO = "hello"
 WATCH = "watch"
@@ -167,6 +171,19 @@ def child_env(
     env[ENV_LISTEN_FDS] = ",".join(str(fd) for fd in listen_fds)
     env[ENV_INFO] = json.dumps(dict(info))
     return env
+
+
+def supervisor_env(base: Mapping[str, str], config_json: str) -> dict[str, str]:
+    """The environment of a supervisor started by ``exec_supervisor``."""
+    env = {k: v for k, v in base.items() if k not in ENV_NAMES}
+    env[ENV_CONFIG] = config_json
+    return env
+
+
+def pop_supervisor_config(environ: dict[str, str] | os._Environ[str] | None = None) -> str | None:
+    """The configuration ``exec_supervisor`` left for this process, removed from the
+    environment so that no worker inherits it."""
+    return (os.environ if environ is None else environ).pop(ENV_CONFIG, None)
 
 
 class Inherited:

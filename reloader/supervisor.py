@@ -122,11 +122,12 @@ class Supervisor:
         fd = self._starter.fileno()
         if fd is not None:
             self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
-        logger.info(
-            "Watching for file changes with %s; workers start by %s.",
-            self._watcher.name,
-            self._starter.name,
-        )
+        if self.config.announce:
+            logger.info(
+                "Watching for file changes with %s; workers start by %s.",
+                self._watcher.name,
+                self._starter.name,
+            )
 
     def _make_watcher(self) -> Watcher:
         try:

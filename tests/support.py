@@ -214,8 +214,10 @@ class ServerProcess:
 
 
 def base_env(extra: Mapping[str, str] | None = None, drop: Iterable[str] = ()) -> dict[str, str]:
-    """The environment for a child: ours, unbuffered, without anything that steers Django."""
+    """The environment for a child: ours, unbuffered, without anything that steers Django, and
+    writing bytecode (as on a developer's machine: the stale-.pyc tests need it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELOADER_", "DJANGO_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for key in drop:
         env.pop(key, None)
     env["PYTHONUNBUFFERED"] = "1"

@@ -136,7 +136,8 @@ def test_stop_signal_leaves_no_process_and_frees_the_port(reloader, how):
     assert port_is_free(server.port)
     assert session_members(server.proc.pid) == []
     assert not pid_alive(worker_pid)
-    assert "Traceback" not in server.proc.log()
+    log = server.proc.log()
+    assert "Traceback" not in log, log
 
 
 def test_sigkill_of_the_supervisor_takes_the_worker_down_within_a_second(reloader):

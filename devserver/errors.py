@@ -1,0 +1,34 @@
+"""A WSGI app that answers every request with an error page (system check errors)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import reloader
+
+HEADER = ("X-Reloader", "error")  # the page reloads itself once the server answers otherwise
+
+
+def error_app(title: str, detail: str) -> Callable[..., Iterable[bytes]]:
+    body = reloader.render_error_page(
+        reloader.Failure(
+            title,
+            detail,
+            summary="The server runs, but Django's system checks found errors.",
+            hint="Fix them and save: the server restarts, and this page reloads itself.",
+        )
+    )
+
+    def app(environ: dict, start_response: Callable[..., object]) -> Iterable[bytes]:
+        start_response(
+            "500 Internal Server Error",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                HEADER,
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    return app

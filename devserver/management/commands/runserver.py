@@ -1,0 +1,278 @@
+"""runserver on werkzeug and the reloader: Django's command line, a better server.
+
+In the process the user started, the command parses its options, binds the socket (so a port in
+use is reported once, in Django's words) and hands over to the reloader's supervisor: from the
+command line it replaces itself with ``python -m reloader`` (same PID, without Django or the
+project loaded); from ``call_command`` it runs the supervisor in-process. Each worker runs
+``inner_run`` of this same command class (a project's subclass keeps its hooks): system checks,
+the migrations notice, the banner, and werkzeug serving on the inherited socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import socket
+import subprocess
+import sys
+from datetime import datetime
+
+import django
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+from django.core.servers.basehttp import get_internal_wsgi_application
+from django.db import connections
+from django.utils.version import get_docs_version
+
+import reloader
+from devserver import addrport, serving
+from devserver.static import StaticFilesApp, url_prefix
+from reloader import worker
+
+WATCHERS = {"auto": "auto", "inotify": "inotify", "watchdog": "observer", "poll": "poll"}
+
+# Django's words for the errors of binding (django/core/management/commands/runserver.py).
+BIND_ERRORS = {
+    errno.EACCES: "You don't have permission to access that port.",
+    errno.EADDRINUSE: "That port is already in use.",
+    errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
+}
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Error(CommandError):
+    """Printed by Django as ``Error: <message>``, as runserver prints a failed bind."""
+
+
+class Command(BaseCommand):
+    help = "Starts a lightweight web server for development and also serves static files."
+
+    stealth_options = ("shutdown_message",)
+    suppressed_base_arguments = {"--verbosity", "--traceback"}
+    # Checks run in each worker, on every (re)start: see inner_run.
+    requires_system_checks: list[str] = []
+
+    default_addr = "127.0.0.1"
+    default_addr_ipv6 = "::1"
+    default_port = "8000"
+    protocol = "http"
+
+    _from_command_line = False
+    _socket: socket.socket | None = None
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port")
+        parser.add_argument(
+            "--ipv6",
+            "-6",
+            action="store_true",
+            dest="use_ipv6",
+            help="Tells Django to use an IPv6 address.",
+        )
+        parser.add_argument(
+            "--nothreading",
+            action="store_false",
+            dest="use_threading",
+            help="Tells Django to NOT use threading.",
+        )
+        parser.add_argument(
+            "--noreload",
+            action="store_false",
+            dest="use_reloader",
+            help="Tells Django to NOT use the auto-reloader.",
+        )
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
+        parser.add_argument(
+            "--nostatic",
+            action="store_false",
+            dest="use_static_handler",
+            help="Tells Django to NOT automatically serve static files at STATIC_URL.",
+        )
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            dest="insecure_serving",
+            help="Allows serving static files even if DEBUG is False.",
+        )
+        parser.add_argument(
+            "--adminmedia",
+            dest="admin_media_path",
+            default="",
+            metavar="DIR",
+            help="Serves the admin's static files (STATIC_URL + 'admin/') from this directory.",
+        )
+        parser.add_argument(
+            "--reloader",
+            dest="reloader",
+            choices=sorted(WATCHERS),
+            default="auto",
+            help=(
+                "How to watch files: inotify (Linux), watchdog (its native observer), poll "
+                "(Docker bind mounts, network shares, WSL), or auto (default)."
+            ),
+        )
+
+    def execute(self, *args, **options):
+        if options["no_color"]:
+            # Django's way to reach the request log's formatter (see Django's runserver).
+            os.environ["DJANGO_COLORS"] = "nocolor"
+        super().execute(*args, **options)
+
+    def run_from_argv(self, argv):
+        self._from_command_line = True
+        super().run_from_argv(argv)
+
+    def get_handler(self, *args, **options):
+        """The WSGI application: Django's, behind the static and media files when served."""
+        handler = get_internal_wsgi_application()
+        serve_static = options.get("use_static_handler", True) and (
+            settings.DEBUG or options.get("insecure_serving", False)
+        )
+        if not serve_static:
+            return handler
+        media = url_prefix(settings.MEDIA_URL) if settings.DEBUG else None
+        return StaticFilesApp(
+            handler,
+            static_prefix=url_prefix(settings.STATIC_URL),
+            admin_dir=options.get("admin_media_path") or None,
+            media_prefix=media,
+            media_root=str(settings.MEDIA_ROOT) if media and settings.MEDIA_ROOT else None,
+        )
+
+    # ----------------------------------------------------------------- the user's process
+    def handle(self, *args, **options):
+        if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+            raise CommandError("You must set settings.ALLOWED_HOSTS if DEBUG is False.")
+        address = addrport.parse(
+            options["addrport"],
+            options["use_ipv6"],
+            self.default_addr,
+            self.default_addr_ipv6,
+            self.default_port,
+        )
+        self.addr, self.port = address.addr, address.port
+        self.use_ipv6, self._raw_ipv6 = address.use_ipv6, address.raw_ipv6
+        admin_dir = options.get("admin_media_path")
+        if admin_dir and not os.path.isdir(admin_dir):
+            raise CommandError(f"The --adminmedia directory {admin_dir!r} does not exist.")
+        if admin_dir:
+            options["admin_media_path"] = os.path.abspath(admin_dir)
+        self.run(**options)
+
+    def run(self, **options):
+        """Bind, then run the server with the reloader or, with --noreload, in this process."""
+        self._socket = self.bind()
+        if not options["use_reloader"]:
+            try:
+                self.inner_run(None, **options)
+            finally:
+                self._socket.close()
+            return
+        config = self.supervisor_config(options)
+        if self._from_command_line:
+            reloader.exec_supervisor(config, shown_as=sys.argv)
+        try:
+            reloader.Supervisor(config).run()
+        finally:
+            self._socket.close()
+
+    def bind(self) -> socket.socket:
+        spec = reloader.SocketSpec(
+            host="0.0.0.0" if self.addr == "0" else self.addr,
+            port=int(self.port),
+            ipv6=self.use_ipv6,
+        )
+        try:
+            return reloader.bind(spec)
+        except reloader.BindError as exc:
+            raise Error(BIND_ERRORS.get(exc.errno or 0, str(exc))) from None
+
+    def supervisor_config(self, options) -> reloader.SupervisorConfig:
+        from devserver.worker import ENV_SPEC, spec_for
+
+        assert self._socket is not None
+        fd = self._socket.fileno() if self._from_command_line else os.dup(self._socket.fileno())
+        os.set_inheritable(fd, True)
+        shown_as = tuple(sys.argv) if self._from_command_line else ("runserver",)
+        return reloader.SupervisorConfig(
+            target=reloader.Target("call", "devserver.worker:main", shown_as),
+            env={**os.environ, ENV_SPEC: spec_for(self, options)},
+            sockets=(reloader.SocketSpec(fd=fd),),
+            backend=WATCHERS[options.get("reloader", "auto")],  # type: ignore[arg-type]
+            interpreter_flags=tuple(subprocess._args_from_interpreter_flags()),  # type: ignore[attr-defined]
+            cwd=os.getcwd(),
+            name="server",
+            announce=False,
+        )
+
+    # ----------------------------------------------------------------- each worker
+    def inner_run(self, *args, **options):
+        shutdown_message = options.get("shutdown_message", "")
+        supervised = worker.under_supervisor()
+        if supervised:
+            from devserver import autoreload
+
+            info = worker.info()
+            autoreload.start()
+            autoreload.logger.info(
+                "Watching for file changes with %s; workers start by %s",
+                info.get("watcher", "?"),
+                info.get("start", "?"),
+            )
+        check_errors = None
+        if not options.get("skip_checks"):
+            self.stdout.write("Performing system checks...\n\n")
+            try:
+                self.check(display_num_errors=True)
+            except SystemCheckError as exc:
+                self.stderr.write(str(exc), lambda x: x)
+                check_errors = _ANSI.sub("", str(exc))
+        # Need to check migrations here, so can't use the requires_migrations_check attribute.
+        self.check_migrations()
+        # Close all connections opened during migration checking.
+        for conn in connections.all(initialized_only=True):
+            conn.close()
+
+        if check_errors is None:
+            handler = self.get_handler(*args, **options)
+        else:
+            from devserver.errors import error_app
+
+            handler = error_app("System check errors", check_errors)
+        sock = self._socket or socket.socket(fileno=worker.listen_fds()[0])
+        server = serving.make_server(sock, handler, options.get("use_threading", True))
+        self.on_bind(server.server_address[1])
+        worker.ready()
+        serving.serve(server)
+        if shutdown_message and not supervised:
+            self.stdout.write(shutdown_message)
+
+    def on_bind(self, server_port):
+        quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
+        address = addrport.Address(self.addr, str(server_port), self.use_ipv6, self._raw_ipv6)
+        now = datetime.now().strftime("%B %d, %Y - %X")
+        version = self.get_version()
+        starting = (
+            "Starting WSGI development server at"
+            if django.VERSION >= (6, 1)
+            else "Starting development server at"
+        )
+        print(
+            f"{now}\n"
+            f"Django version {version}, using settings {settings.SETTINGS_MODULE!r}\n"
+            f"{starting} {self.protocol}://{address.display}:{server_port}/\n"
+            f"Quit the server with {quit_command}.",
+            file=self.stdout,
+        )
+        if os.environ.get("DJANGO_RUNSERVER_HIDE_WARNING") != "true":
+            self.stdout.write(
+                self.style.WARNING(
+                    "WARNING: This is a development server. Do not use it in a "
+                    "production setting. Use a production WSGI or ASGI server "
+                    "instead.\nFor more information on production servers see: "
+                    f"https://docs.djangoproject.com/en/{get_docs_version()}/howto/"
+                    "deployment/"
+                )
+            )

@@ -1,0 +1,61 @@
+"""The worker side of runserver: the target the supervisor runs in each worker process.
+
+``python -m reloader._boot call devserver.worker:main manage.py runserver ...`` (or a fork of the
+template) lands here; the arguments only make ``ps`` readable. The worker's spec comes in
+``DEVSERVER_WORKER_SPEC``, JSON that ``runserver`` wrote: the command class to use (so that a
+project's subclass keeps its hooks), its parsed options, the address, and the ``sys.path`` of the
+process the user started. Any exception before the server runs (a broken settings module
+included) propagates to the bootstrap, which reports it to the supervisor for its error page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+ENV_SPEC = "DEVSERVER_WORKER_SPEC"
+
+
+def spec_for(command: Any, options: dict[str, Any]) -> str:
+    """The JSON a worker needs to run ``command`` (called in the process the user started)."""
+    portable = {}
+    for key, value in options.items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        portable[key] = value
+    for stream in ("stdout", "stderr"):
+        portable.pop(stream, None)
+    return json.dumps(
+        {
+            "command": type(command).__module__,
+            "options": portable,
+            "addr": command.addr,
+            "port": command.port,
+            "use_ipv6": command.use_ipv6,
+            "raw_ipv6": command._raw_ipv6,
+            "sys_path": sys.path,
+        }
+    )
+
+
+def main() -> None:
+    spec = json.loads(os.environ.pop(ENV_SPEC))
+    sys.path[:] = spec["sys_path"]
+    import django
+
+    django.setup()
+    module = importlib.import_module(spec["command"])
+    options = spec["options"]
+    command = module.Command(
+        no_color=options.get("no_color", False), force_color=options.get("force_color", False)
+    )
+    command.addr = spec["addr"]
+    command.port = spec["port"]
+    command.use_ipv6 = spec["use_ipv6"]
+    command._raw_ipv6 = spec["raw_ipv6"]
+    command.inner_run(None, **options)

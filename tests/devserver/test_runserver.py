@@ -1,0 +1,413 @@
+"""manage.py runserver: the command line, serving, checks and reloads, as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import textwrap
+
+import pytest
+
+from tests.devserver.conftest import run_manage
+from tests.support import PYTHON, base_env, free_port, http_request, port_is_free, session_members
+
+
+def ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ the command line
+
+
+@pytest.mark.parametrize(
+    ("form", "shown"),
+    [
+        ("{port}", "http://127.0.0.1:{port}/"),
+        ("127.0.0.1:{port}", "http://127.0.0.1:{port}/"),
+        ("localhost:{port}", "http://localhost:{port}/"),
+    ],
+)
+def test_ipv4_addrport_forms(runserver, form, shown):
+    port = free_port()
+    server = runserver(addrport=form.format(port=port), port=port)
+    assert f"Starting development server at {shown.format(port=port)}" in server.proc.log()
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.parametrize("form", ["[::1]:{port}", "-6 {port}"])
+def test_ipv6_addrport_forms(runserver, form):
+    port = free_port("::1")
+    args = form.format(port=port).split()
+    server = runserver(*args[:-1], addrport=args[-1], host="::1", port=port)
+    assert f"Starting development server at http://[::1]:{port}/" in server.proc.log()
+    assert "Catalog" in server.get("/").text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["abc"], 'CommandError: "abc" is not a valid port number or address:port pair.'),
+        (["1.2.3.4:99999"], "CommandError: '99999' is not a valid port number."),
+        (["[::1"], 'CommandError: "[::1" is not a valid port number or address:port pair.'),
+        ([":8000"], 'CommandError: ":8000" is not a valid port number or address:port pair.'),
+        (["-6", "127.0.0.1:8000"], 'CommandError: "127.0.0.1" is not a valid IPv6 address.'),
+        (
+            ["--adminmedia=/no/such/dir", "8000"],
+            "CommandError: The --adminmedia directory '/no/such/dir' does not exist.",
+        ),
+    ],
+)
+def test_bad_command_lines_are_one_line_errors(site, args, message):
+    result = run_manage(site, "runserver", *args)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+    assert result.stdout == ""
+
+
+def test_allowed_hosts_is_required_without_debug(site):
+    (site / "mysite" / "settings.py").write_text(
+        (site / "mysite" / "settings.py").read_text() + "\nALLOWED_HOSTS = []\n"
+    )
+    result = run_manage(site, "runserver", "8000", env={"MYSITE_DEBUG": "0"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "CommandError: You must set settings.ALLOWED_HOSTS if DEBUG is False."
+    )
+
+
+def test_port_in_use_is_reported_in_djangos_words(site):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_manage(site, "runserver", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: That port is already in use."
+
+
+# ------------------------------------------------------------------ serving
+
+
+def test_banner_and_request_log(runserver):
+    server = runserver()
+    log = server.proc.log()
+    assert "Watching for file changes with inotify" in log
+    assert "Performing system checks...\n\nSystem check identified no issues (0 silenced)." in log
+    assert "Django version " in log and "using settings 'mysite.settings'" in log
+    assert "Quit the server with CONTROL-C." in log
+    assert "WARNING: This is a development server." in log
+    resp = server.get("/")
+    server.proc.wait_for_log(f'"GET / HTTP/1.1" 200 {len(resp.body)}')
+    server.get("/nothing-here/")
+    server.proc.wait_for_log('"GET /nothing-here/ HTTP/1.1" 404')
+
+
+def test_keep_alive_and_http11(runserver):
+    import http.client
+
+    server = runserver()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(3):
+            conn.request("GET", "/static/css/site.css")
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.version == 11
+            resp.read()
+    finally:
+        conn.close()
+
+
+def test_static_files_with_conditional_get_and_range(runserver):
+    server = runserver()
+    resp = server.get("/static/css/site.css")
+    assert resp.status == 200
+    assert resp.headers["content-type"] == "text/css; charset=utf-8"
+    assert resp.body == (server.site / "static" / "css" / "site.css").read_bytes()
+    etag, modified = resp.headers["etag"], resp.headers["last-modified"]
+    assert server.get("/static/css/site.css", headers={"If-None-Match": etag}).status == 304
+    assert server.get("/static/css/site.css", headers={"If-Modified-Since": modified}).status == 304
+    partial = server.get("/static/css/site.css", headers={"Range": "bytes=0-9"})
+    assert partial.status == 206 and partial.body == resp.body[:10]
+    assert partial.headers["content-range"].startswith("bytes 0-9/")
+    # An app's static directory and the installed admin's, through the finders.
+    assert (
+        server.get("/static/catalog/logo.svg").headers["content-type"].startswith("image/svg+xml")
+    )
+    assert server.get("/static/admin/css/base.css").status == 200
+
+
+def test_static_changes_show_at_once(runserver):
+    server = runserver()
+    assert "v1" not in server.get("/static/js/site.js").text
+    (server.site / "static" / "js" / "site.js").write_text("// v1\n")
+    assert server.get("/static/js/site.js").text == "// v1\n"
+
+
+def test_adminmedia_serves_the_admin_static_files_from_a_directory(runserver, tmp_path):
+    admin = tmp_path / "admin-media"
+    (admin / "css").mkdir(parents=True)
+    (admin / "css" / "base.css").write_text("/* our admin */\n")
+    server = runserver(f"--adminmedia={admin}")
+    assert server.get("/static/admin/css/base.css").text == "/* our admin */\n"
+    assert server.get("/static/admin/css/forms.css").status == 404
+    assert server.get("/static/css/site.css").status == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../mysite/settings.py",
+        "/static/%2e%2e/mysite/settings.py",
+        "/static/css/..%2f..%2f..%2fmysite%2fsettings.py",
+        "/static/css/%2e%2e/%2e%2e/manage.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/css/site.css%00.png",
+        "/static/css/",
+        "/static/outside",
+        "/static/outside-dir/passwd",
+        "/media/../manage.py",
+        "/media/%2e%2e/manage.py",
+    ],
+)
+def test_nothing_outside_the_static_roots_is_served(runserver, path):
+    server = runserver(wait=False)
+    (server.site / "static" / "outside").symlink_to("/etc/passwd")
+    (server.site / "static" / "outside-dir").symlink_to("/etc")
+    (server.site / "media").mkdir()
+    server.proc.wait_for_log("Quit the server with CONTROL-C.")
+    resp = http_request("127.0.0.1", server.port, path)
+    assert resp.status == 404
+    assert b"root:" not in resp.body and b"SECRET_KEY" not in resp.body
+
+
+def test_media_is_served_in_debug(runserver):
+    server = runserver(wait=False)
+    (server.site / "media" / "uploads").mkdir(parents=True)
+    (server.site / "media" / "uploads" / "photo.txt").write_text("a photo\n")
+    server.wait_status("/", 200)
+    assert server.get("/media/uploads/photo.txt").text == "a photo\n"
+
+
+def test_nostatic_leaves_static_urls_to_django(runserver):
+    server = runserver("--nostatic")
+    assert server.get("/static/css/site.css").status == 404
+
+
+@pytest.mark.parametrize(("insecure", "status"), [(False, 404), (True, 200)])
+def test_static_without_debug_needs_insecure(runserver, insecure, status):
+    server = runserver(*(["--insecure"] if insecure else []), env={"MYSITE_DEBUG": "0"})
+    assert server.get("/static/css/site.css").status == status
+    assert server.get("/media/anything.txt").status == 404
+
+
+def test_noreload_serves_in_the_process_started(runserver):
+    server = runserver("--noreload")
+    assert server.pid() == server.proc.pid
+    assert "Watching for file changes" not in server.proc.log()
+
+
+def test_nothreading_serves(runserver):
+    server = runserver("--nothreading")
+    assert server.get("/").status == 200
+
+
+# ------------------------------------------------------------------ reloads
+
+
+def test_python_change_restarts_and_template_change_does_not(runserver):
+    server = runserver()
+    first = server.pid()
+    server.edit("catalog/templates/catalog/index.html", "<h1>Catalog</h1>", "<h1>Catalog v2</h1>")
+    server.wait_status("/", 200, contains="Catalog v2")
+    assert server.pid() == first  # the cached loaders were reset in place
+    server.edit("catalog/views.py", "def index(request):", "X = 2\n\n\ndef index(request):")
+    server.proc.wait_for_log("catalog/views.py changed, reloading.")
+    server.proc.wait_for_log("Quit the server with CONTROL-C.", count=2)
+    assert server.pid() != first
+
+
+def test_syntax_error_shows_the_error_page_then_recovers(runserver):
+    server = runserver()
+    server.edit("catalog/views.py", "def index(request):", "def index(request) oops:")
+    resp = server.wait_status("/", 500, contains="SyntaxError")
+    assert "catalog/views.py" in resp.text
+    server.edit("catalog/views.py", "def index(request) oops:", "def index(request):")
+    server.wait_status("/", 200, contains="Catalog")
+
+
+def test_check_errors_appear_and_clear_on_reload(runserver):
+    server = runserver()
+    server.edit(
+        "catalog/models.py",
+        "    in_stock = models.BooleanField(default=True)",
+        "    in_stock = models.BooleanField(default=True)\n    weight = models.DecimalField()",
+    )
+    resp = server.wait_status("/", 500, contains="fields.E130")
+    assert "System check identified" in resp.text
+    assert "\x1b[" not in resp.text
+    assert "SystemCheckError" in server.proc.log()
+    server.edit("catalog/models.py", "\n    weight = models.DecimalField()", "")
+    server.wait_status("/", 200, contains="Catalog")
+
+
+def test_broken_settings_after_start_show_on_the_error_page(runserver):
+    server = runserver()
+    server.edit("mysite/settings.py", "DEBUG = ", "DEBUG = = ")
+    server.wait_status("/", 500, contains="SyntaxError")
+    server.edit("mysite/settings.py", "DEBUG = = ", "DEBUG = ")
+    server.wait_status("/", 200, contains="Catalog")
+
+
+def test_broken_models_at_start_still_run_our_server(runserver, site):
+    # Django's ManagementUtility swallows this failure and would run its own runserver.
+    (site / "catalog" / "models.py").write_text(
+        (site / "catalog" / "models.py").read_text() + "\nraise RuntimeError('models are broken')\n"
+    )
+    server = runserver(wait=False)
+    resp = server.wait_status("/", 500, contains="models are broken")
+    assert "Watching for file changes with inotify" in server.proc.log() or resp.headers.get(
+        "x-reloader"
+    )
+    assert "StatReloader" not in server.proc.log()
+    server.edit("catalog/models.py", "\nraise RuntimeError('models are broken')\n", "\n")
+    server.wait_status("/", 200, contains="Catalog")
+
+
+def test_poll_reloader_is_named_in_the_banner_and_reloads(runserver):
+    server = runserver("--reloader=poll")
+    assert "Watching for file changes with polling every 0.5s" in server.proc.log()
+    first = server.pid()
+    server.edit("catalog/views.py", "def index(request):", "X = 3\n\n\ndef index(request):")
+    server.proc.wait_for_log("Quit the server with CONTROL-C.", count=2)
+    assert server.pid() != first
+
+
+def test_unapplied_migrations_are_reported(runserver, site):
+    (site / "db.sqlite3").unlink()
+    server = runserver(wait=False)
+    log = server.proc.wait_for_log("Quit the server with CONTROL-C.")
+    assert "unapplied migration(s). Your project may not work properly until you apply" in log
+    assert "Run 'python manage.py migrate' to apply them." in log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stop_leaves_nothing_behind(runserver, signum):
+    server = runserver()
+    if signum == signal.SIGINT:
+        os.killpg(server.proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
+    else:
+        server.proc.signal(signum)
+    assert server.proc.wait_exit(15) == 0
+    assert port_is_free(server.port)
+    assert session_members(server.proc.pid) == []
+    log = server.proc.log()
+    assert "Traceback" not in log, log
+
+
+# ------------------------------------------------------------------ for projects
+
+
+def test_call_command_runs_like_the_command_line(spawn, site):
+    port = free_port()
+    script = textwrap.dedent(
+        f"""
+        import os, django
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+        django.setup()
+        from django.core.management import call_command
+        call_command("runserver", "127.0.0.1:{port}", use_reloader=False)
+        """
+    )
+    proc = spawn([PYTHON, "-c", script], cwd=site, env=base_env())
+    proc.wait_for_log(f"Starting development server at http://127.0.0.1:{port}/")
+    assert http_request("127.0.0.1", port, "/diag/pid/").text == str(proc.pid)
+
+
+def test_call_command_with_the_reloader_supervises_in_process(spawn, site):
+    port = free_port()
+    script = textwrap.dedent(
+        f"""
+        import os, django
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+        django.setup()
+        from django.core.management import call_command
+        call_command("runserver", "127.0.0.1:{port}")
+        """
+    )
+    proc = spawn([PYTHON, "-c", script], cwd=site, env=base_env())
+    proc.wait_for_log("Quit the server with CONTROL-C.")
+    first = int(http_request("127.0.0.1", port, "/diag/pid/").text)
+    assert first != proc.pid
+    views = site / "catalog" / "views.py"
+    views.write_text(views.read_text() + "\nY = 1\n")
+    proc.wait_for_log("Quit the server with CONTROL-C.", count=2)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait_exit(15) == 0
+
+
+def test_a_project_subclass_keeps_djangos_hooks(runserver, site):
+    # A project app listed first (Django: the first app listed wins) overrides runserver.
+    commands = site / "localserver" / "management" / "commands"
+    commands.mkdir(parents=True)
+    for package in ("localserver", "localserver/management", "localserver/management/commands"):
+        (site / package / "__init__.py").write_text("")
+    settings = site / "mysite" / "settings.py"
+    settings.write_text(
+        settings.read_text().replace(
+            "INSTALLED_APPS = [\n", 'INSTALLED_APPS = [\n    "localserver",\n'
+        )
+    )
+    port = free_port()
+    (commands / "runserver.py").write_text(
+        textwrap.dedent(
+            f"""
+            from devserver.management.commands.runserver import Command as Base
+
+
+            class Command(Base):
+                default_port = "{port}"
+
+                def get_handler(self, *args, **options):
+                    handler = super().get_handler(*args, **options)
+
+                    def tagged(environ, start_response):
+                        def tag(status, headers, exc_info=None):
+                            headers = headers + [("X-Project", "yes")]
+                            return start_response(status, headers, exc_info)
+                        return handler(environ, tag)
+
+                    return tagged
+
+                def on_bind(self, server_port):
+                    super().on_bind(server_port)
+                    self.stdout.write(f"project banner on {{self.addr}}:{{server_port}}")
+            """
+        )
+    )
+    server = runserver(addrport="", port=port)
+    assert server.get("/").headers["x-project"] == "yes"
+    assert f"project banner on 127.0.0.1:{port}" in server.proc.log()
+    check = run_manage(site, "check")
+    assert "devserver.W001" not in check.stdout + check.stderr
+
+
+def test_check_warns_when_staticfiles_comes_first(site):
+    settings = site / "mysite" / "settings.py"
+    text = settings.read_text().replace('    "devserver",\n', "")
+    text = text.replace(
+        '    "django.contrib.staticfiles",\n',
+        '    "django.contrib.staticfiles",\n    "devserver",\n',
+    )
+    settings.write_text(text)
+    result = run_manage(site, "check")
+    assert "devserver.W001" in result.stderr
+    assert "List 'devserver' before 'django.contrib.staticfiles'" in result.stderr
