@@ -109,10 +109,16 @@ class RequestHandler(WSGIRequestHandler):
     def handle_one_request(self) -> None:
         self._in_app = False
         server = self.server
-        if server.stopping:  # type: ignore[attr-defined]
-            self.close_connection = True
-            return
-        server.mark_idle(self.connection, True)  # type: ignore[attr-defined]
+        # The first request of a connection is always served: the client sent it to a server
+        # that accepted the connection. Only waits for a further keep-alive request are idle,
+        # and those end when the server stops.
+        keep_alive_wait = getattr(self, "_served_one", False)
+        self._served_one = True
+        if keep_alive_wait:
+            if server.stopping:  # type: ignore[attr-defined]
+                self.close_connection = True
+                return
+            server.mark_idle(self.connection, True)  # type: ignore[attr-defined]
         try:
             super().handle_one_request()
         finally:

@@ -411,3 +411,37 @@ def test_check_warns_when_staticfiles_comes_first(site):
     result = run_manage(site, "check")
     assert "devserver.W001" in result.stderr
     assert "List 'devserver' before 'django.contrib.staticfiles'" in result.stderr
+
+
+def test_no_request_fails_while_a_client_loops_through_restarts(runserver):
+    import http.client
+    import threading
+
+    server = runserver()
+    errors: list[str] = []
+    served = [0]
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                resp = server.get("/diag/version/", timeout=20)
+                if resp.status != 200:
+                    errors.append(f"HTTP {resp.status}")
+                served[0] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for n in range(1, 6):
+            (server.site / "diagnostics" / "version.py").write_text(f"VERSION = {n}\n")
+            server.wait_status("/diag/version/", 200, contains=str(n))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert errors == []
+    assert served[0] > 50

@@ -11,6 +11,7 @@ urlpatterns = [
     path("redirect/", views.redirect, name="redirect"),
     path("fail/", views.fail, name="fail"),
     path("pid/", views.pid, name="pid"),
+    path("version/", views.version, name="version"),
     path("path/", views.path_view, name="path"),
     path("path/<path:rest>", views.path_view, name="path-rest"),
 ]

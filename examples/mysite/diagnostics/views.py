@@ -12,6 +12,8 @@ from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, Stream
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from . import version as version_module
+
 _MB = 1024 * 1024
 
 
@@ -94,6 +96,11 @@ def path_view(request, rest=""):
         ),
         content_type="application/json; charset=utf-8",
     )
+
+
+def version(request):
+    """The value of diagnostics.version.VERSION: the reload benchmark rewrites that module."""
+    return HttpResponse(str(version_module.VERSION), content_type="text/plain")
 
 
 def pid(request):

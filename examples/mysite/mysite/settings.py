@@ -36,6 +36,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Which runserver `manage.py runserver` runs; the benchmarks compare them in one project:
+# devserver's (the default), Django's own ("django"), or Django's with django-watchfiles.
+_RUNSERVER = os.environ.get("MYSITE_RUNSERVER", "devserver")
+if _RUNSERVER != "devserver":
+    INSTALLED_APPS.remove("devserver")
+if _RUNSERVER == "watchfiles":
+    INSTALLED_APPS.insert(0, "django_watchfiles")
+
 ROOT_URLCONF = "mysite.urls"
 
 TEMPLATES = [

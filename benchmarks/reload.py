@@ -1,0 +1,255 @@
+"""Reloads of examples/mysite under this project's runserver and its peers, in one run.
+
+Peers: Django's own runserver (StatReloader) and Django's runserver with django-watchfiles.
+Rounds are interleaved (ours, Django, watchfiles, ours, ...). For each server:
+
+- save to new response: the benchmark rewrites ``diagnostics/version.py`` 1.5 to 2.5 s (random)
+  after the previous change was served, and polls ``/diag/version/`` (a new connection every
+  5 ms) until it answers with the new value; a save not served within 10 s is missed (and saved
+  again);
+- quick saves: 5 saves made 0.3 s after the previous change was served, as when a developer fixes
+  a typo right after a reload; those not served within 5 s are missed;
+- failed requests: a client loops through every restart (new connection per request) and counts
+  refused, reset or 5xx answers;
+- start to first response: from starting ``manage.py runserver`` to the first 200;
+- requests/s with keep-alive (wrk, 1 thread, 4 connections) on the template page ``/`` and on a
+  1 MB static file.
+
+    python benchmarks/reload.py [--rounds 3] [--edits 10] [--only ours,django,watchfiles]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import PYTHON, REPO, Proc, free_port, median, p90, table, wait_until
+
+SERVERS = {
+    "ours": ("devserver runserver", {}),
+    "django": ("Django runserver", {"MYSITE_RUNSERVER": "django"}),
+    "watchfiles": ("django-watchfiles", {"MYSITE_RUNSERVER": "watchfiles"}),
+}
+
+
+def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def prepare(root: Path) -> Path:
+    site = root / "mysite"
+    shutil.copytree(
+        REPO / "examples" / "mysite",
+        site,
+        ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", "media"),
+    )
+    for args in (["migrate", "--noinput", "-v0"], ["loaddata", "-v0", "catalog"]):
+        subprocess.run([PYTHON, "manage.py", *args], cwd=site, check=True)
+    (site / "static" / "bench").mkdir()
+    (site / "static" / "bench" / "1mb.bin").write_bytes(bytes(range(256)) * 4096)
+    return site
+
+
+def env_for(extra: dict[str, str]) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "RELOADER_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a developer's machine
+    env.update(extra)
+    return env
+
+
+class Looper(threading.Thread):
+    """Requests in a loop, each on a new connection; counts what failed."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failed = 0
+        self.errors: dict[str, int] = {}
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                status, _ = get(self.port, "/diag/version/")
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self._fail(f"HTTP {status}")
+            except (OSError, http.client.HTTPException) as exc:
+                self._fail(type(exc).__name__)
+                time.sleep(0.005)
+
+    def _fail(self, what: str) -> None:
+        self.failed += 1
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+def wrk(port: int, path: str, seconds: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", "-c4", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(match.group(1)) if match else 0.0
+
+
+def save_and_wait(port: int, version_file: Path, n: int, timeout: float) -> float | None:
+    """Save version n; seconds until the server answers with it, or None if it never did."""
+    saved = time.monotonic()
+    version_file.write_text(f"VERSION = {n}\n")
+    deadline = saved + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, body = get(port, "/diag/version/", 10)
+            if status == 200 and body == str(n).encode():
+                return time.monotonic() - saved
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.005)
+    return None
+
+
+def measure(kind: str, site: Path, edits: int, wrk_seconds: int) -> dict[str, object]:
+    label, extra = SERVERS[kind]
+    version_file = site / "diagnostics" / "version.py"
+    version_file.write_text("VERSION = 0\n")
+    port = free_port()
+    log = site.parent / f"{kind}.log"
+    started = time.monotonic()
+    proc = Proc([PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"], site, env_for(extra), log)
+    n = 0
+    try:
+        wait_until(lambda: get(port, "/diag/version/", 2)[0] == 200, 60, f"{label} to answer")
+        start_to_first = time.monotonic() - started
+        time.sleep(2.0)  # let the reloaders settle (Django's checks, watchfiles' first scan)
+        looper = Looper(port)
+        looper.start()
+        latencies, missed, quick_missed = [], 0, 0
+        # Saves at a human pace, 1.5-2.5 s after the previous change was served (random, so that
+        # no reloader's polling phase is favoured).
+        for _ in range(edits):
+            time.sleep(random.uniform(1.5, 2.5))
+            n += 1
+            took = save_and_wait(port, version_file, n, 10)
+            while took is None:  # missed: save again, as a developer would, and count it
+                missed += 1
+                n += 1
+                took = save_and_wait(port, version_file, n, 10)
+            latencies.append(took)
+        # Quick saves: 0.3 s after the previous change was served (a fix right after a reload).
+        for _ in range(5):
+            time.sleep(0.3)
+            n += 1
+            if save_and_wait(port, version_file, n, 5) is None:
+                quick_missed += 1
+                n += 1
+                while save_and_wait(port, version_file, n, 10) is None:
+                    n += 1
+        time.sleep(0.3)
+        looper.stop.set()
+        looper.join(15)
+        if looper.errors:
+            print(f"  {label}: failed requests: {looper.errors}", flush=True)
+        page = wrk(port, "/", wrk_seconds)
+        static = wrk(port, "/static/bench/1mb.bin", wrk_seconds)
+        return {
+            "latencies": latencies,
+            "missed": missed,
+            "quick_missed": quick_missed,
+            "failed": looper.failed,
+            "requests": looper.ok + looper.failed,
+            "start": start_to_first,
+            "page": page,
+            "static": static,
+        }
+    finally:
+        proc.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--wrk-seconds", type=int, default=5)
+    parser.add_argument("--only", default=",".join(SERVERS))
+    args = parser.parse_args()
+    kinds = [k for k in args.only.split(",") if k]
+    results: dict[str, list[dict[str, object]]] = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory() as tmp:
+        site = prepare(Path(tmp))
+        for _ in range(args.rounds):
+            for kind in kinds:
+                results[kind].append(measure(kind, site, args.edits, args.wrk_seconds))
+    rows = []
+    base = None
+    for kind in kinds:
+        runs = results[kind]
+        lat = [x for r in runs for x in r["latencies"]]  # type: ignore[union-attr]
+        row = {
+            "median": median(lat),
+            "p90": p90(lat),
+            "failed": sum(r["failed"] for r in runs),
+            "requests": sum(r["requests"] for r in runs),
+            "missed": sum(r["missed"] for r in runs),
+            "quick_missed": sum(r["quick_missed"] for r in runs),
+            "start": median([r["start"] for r in runs]),
+            "page": median([r["page"] for r in runs]),
+            "static": median([r["static"] for r in runs]),
+        }
+        base = base or row
+        rows.append(
+            (
+                SERVERS[kind][0],
+                f"{row['median']:.3f}",
+                f"{row['p90']:.3f}",
+                f"{row['median'] / base['median']:.2f}x",
+                f"{row['failed']} / {row['requests']}",
+                f"{row['missed']} / {row['quick_missed']} of {5 * len(runs)}",
+                f"{row['start']:.2f}",
+                f"{row['page']:.0f}",
+                f"{row['static']:.0f}",
+            )
+        )
+    print(
+        f"examples/mysite, {args.rounds} rounds x {args.edits} saves, interleaved; medians "
+        f"(latency ratios against the first row)"
+    )
+    print(
+        table(
+            [
+                "server",
+                "save->new response s (median)",
+                "p90 s",
+                "vs first",
+                "failed / requests during reloads",
+                "missed saves: paced / quick",
+                "start->first response s",
+                "template page req/s",
+                "1 MB static req/s",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

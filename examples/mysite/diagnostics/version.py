@@ -1,0 +1,3 @@
+"""Rewritten by benchmarks/reload.py to measure save-to-new-response."""
+
+VERSION = 0
