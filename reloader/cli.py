@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time a stopping worker gets before it is killed (default 5)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print debug messages")
     parser.add_argument("--config-env", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
@@ -141,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    logger.setLevel(
+        logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    )
     try:
         config = config_from_args(args)
         return Supervisor(config).run()

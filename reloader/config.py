@@ -51,6 +51,13 @@ class Target:
     def is_python(self) -> bool:
         return self.kind != "command"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value, "args": list(self.args)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Target:
+        return cls(data["kind"], data["value"], tuple(data.get("args", ())))
+
 
 @dataclass(frozen=True)
 class SocketSpec:
@@ -97,6 +104,8 @@ class SupervisorConfig:
     grace           seconds a stopping worker gets before SIGKILL.
     python          the interpreter for Python targets; ``interpreter_flags`` go before ``-m``.
     cwd, env        the workers' working directory and environment (``None``: the supervisor's).
+    template_env    the fork template's environment (``None``: ``env``); leave out what would
+                    make a library load project code at import (a framework's settings module).
     name            how messages name the program.
     announce        print which watcher and start are used (a program may prefer to say it).
     """
@@ -116,6 +125,7 @@ class SupervisorConfig:
     interpreter_flags: tuple[str, ...] = ()
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    template_env: Mapping[str, str] | None = None
     name: str = "worker"
     announce: bool = True
 
@@ -138,13 +148,14 @@ class SupervisorConfig:
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data["env"] = dict(self.env) if self.env is not None else None
+        data["template_env"] = dict(self.template_env) if self.template_env is not None else None
         return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> SupervisorConfig:
         try:
             data: dict[str, Any] = json.loads(text)
-            target = Target(**_tuples(data.pop("target")))
+            target = Target.from_dict(data.pop("target"))
             sockets = tuple(SocketSpec(**s) for s in data.pop("sockets"))
             return cls(target=target, sockets=sockets, **_tuples(data))
         except (TypeError, ValueError, KeyError) as exc:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import site
 import sys
+import sysconfig
 import zipimport
 from collections.abc import Iterable
 from types import ModuleType
+
+# Never preloaded by a fork template: the entry points of this process and our own package.
+_NEVER_PRELOAD = ("__main__", "__mp_main__", "reloader")
 
 
 def module_file(module: ModuleType) -> str | None:
@@ -61,3 +67,36 @@ def exception_files(exc: BaseException) -> set[str]:
             tb = tb.tb_next
         pending += [current.__cause__, current.__context__]
     return {f for f in files if os.path.isfile(f)}
+
+
+@functools.lru_cache(maxsize=1)
+def library_roots() -> tuple[str, ...]:
+    """Where the standard library and installed packages live for this interpreter."""
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.update(site.getsitepackages())
+    user_site = site.getusersitepackages()
+    if isinstance(user_site, str):
+        roots.add(user_site)
+    return tuple(sorted({os.path.realpath(r) + os.sep for r in roots if r}))
+
+
+def is_library_file(path: str) -> bool:
+    """A file of the standard library or of an installed package (not the project's code; an
+    editable install counts as project code, since it is edited like it)."""
+    real = os.path.realpath(path)
+    return real.startswith(library_roots())
+
+
+def library_modules(modules: Iterable[tuple[str, ModuleType]] | None = None) -> list[str]:
+    """Names of loaded library modules, in import order: what a fork template may preload."""
+    if modules is None:
+        modules = list(sys.modules.items())
+    names = []
+    for name, module in modules:
+        if not isinstance(module, ModuleType) or name.split(".")[0] in _NEVER_PRELOAD:
+            continue
+        path = module_file(module)
+        if path is not None and is_library_file(path):
+            names.append(name)
+    return names

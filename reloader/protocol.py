@@ -38,7 +38,9 @@ Passed with ``pass_fds`` (never ``close_fds=False``): the control socket and the
 sockets, at the numbers the variables above give. Nothing else is inherited, so nothing leaks to
 grandchildren; the worker marks the fds non-inheritable as soon as it has read them. The fork
 start receives the control socket of each new worker over the template's own control socket
-(``SCM_RIGHTS``); the listening sockets are inherited by the template when it starts.
+(``SCM_RIGHTS``, one fd with each ``fork`` message); the listening sockets are inherited by the
+template when it starts, and by its forks. The template is started with the same variables as a
+worker (its ``RELOADER_INFO`` says ``{"role": "template"}``).
 
 Control messages
 ----------------
@@ -46,9 +48,12 @@ One JSON object per line, UTF-8, with a ``"kind"`` key. Unknown kinds are ignore
 can grow. Worker to supervisor:
 
 ``hello``      ``{"pid": int}`` first message of every worker.
-``watch``      ``{"files": [path, ...], "trees": [[dir, glob], ...]}``: files whose change restarts
-               the worker; trees (``glob`` relative to ``dir``, ``**`` spans directories) whose
-               changes are sent back to the worker as ``changed`` while it serves.
+``watch``      ``{"files": [path, ...], "trees": [[dir, glob], ...], "modules": [name, ...]}``:
+               files whose change restarts the worker; trees (``glob`` relative to ``dir``, ``**``
+               spans directories) whose changes are sent back to the worker as ``changed`` while
+               it serves; the library modules (stdlib, site-packages) it imported, in import
+               order, for the fork template to preload. The template sends ``watch`` too: its
+               files, whose change restarts the template.
 ``ready``      the worker serves.
 ``failed``     ``{"title": str, "traceback": str, "files": [path, ...]}``: the program raised. Sent
                before the worker exits; the supervisor prints the traceback once, watches the
@@ -64,9 +69,12 @@ Supervisor to worker:
 
 Template (fork start) to and from supervisor:
 
+``preload``    supervisor to template: ``{"modules": [name, ...]}`` to import, between forks.
 ``fork``       supervisor to template, with one fd (the new worker's control socket) attached:
-               ``{"generation": int, "env": {name: value}, "preload": [module, ...]}``.
-``forked``     template to supervisor: ``{"pid": int, "generation": int}``.
+               ``{"generation": int, "target": {...}, "env": {name: value}, "cwd": str,
+               "info": {...}}``.
+``forked``     template to supervisor: ``{"pid": int, "generation": int}``, or
+               ``{"error": str, "generation": int}`` when it cannot fork (a thread is running).
 ``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
                ``status`` as in ``subprocess.Popen.returncode``).
 ``preloaded``  template to supervisor: ``{"modules": int, "seconds": float}`` after (re)importing.
@@ -79,6 +87,10 @@ Worker: SIGTERM and SIGINT mean stop: stop accepting, send ``stopping``, finish 
 flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. Workers stay in the supervisor's process
 group so that a debugger (``breakpoint()``) in a worker keeps the terminal, and Ctrl-C reaches
 both; the supervisor kills a worker by its PID.
+Template: ignores SIGINT and SIGTERM (they reach the whole process group; the supervisor
+decides) and exits when its control socket closes (its forks live on, each tied to the
+supervisor by its own control socket); it reaps its forks on SIGCHLD and reports them. It says
+``hello`` when it can fork, and forks between two of its imports.
 
 Parent death
 ------------
@@ -117,6 +129,7 @@ FORK = "fork"
 FORKED = "forked"
 EXITED = "exited"
 PRELOADED = "preloaded"
+PRELOAD = "preload"
 
 EXIT_OK = 0
 EXIT_ERROR = 1

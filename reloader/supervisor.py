@@ -118,10 +118,10 @@ class Supervisor:
     def _setup(self) -> None:
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._watcher = self._make_watcher()
-        self._starter = make_starter(self.config, [s.fileno() for s in self._sockets])
-        fd = self._starter.fileno()
-        if fd is not None:
-            self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
+        self._starter = make_starter(
+            self.config, [s.fileno() for s in self._sockets], self._watch_template_files
+        )
+        self._sync_starter_fd()
         if self.config.announce:
             logger.info(
                 "Watching for file changes with %s; workers start by %s.",
@@ -204,8 +204,8 @@ class Supervisor:
                 self._read_control(data)
             elif kind == "starter":
                 assert self._starter is not None
-                for pid, status in self._starter.handle_readable():
-                    logger.debug("worker %s ended with status %s", pid, status)
+                self._starter.handle_readable()
+                self._sync_starter_fd()
             elif kind == "listener":
                 self._responder.accept(data)
             elif kind == "error-conn":
@@ -284,6 +284,11 @@ class Supervisor:
         elif tree:
             restart += tree
         if restart and self.state != STOPPING:
+            assert self._starter is not None
+            owned = [p for p in restart if self._starter.owns(p)]
+            if owned:
+                self._starter.restart(f"{owned[0]} changed")
+                self._sync_starter_fd()
             self._debounce.add(restart, time.monotonic())
 
     def _classify(self, path: str) -> str | None:
@@ -303,6 +308,22 @@ class Supervisor:
             return "restart"  # e.g. the missing module of an ImportError was just created
         return None
 
+    def _watch_template_files(self, files: list[str]) -> None:
+        """Files the fork template imported: watched like a worker's (their change restarts
+        both the template and the worker)."""
+        self._watch(files, [], check_startup=False)
+
+    def _sync_starter_fd(self) -> None:
+        """The template's control socket changes when it restarts: keep the selector current."""
+        assert self._starter is not None
+        for key in list(self._selector.get_map().values()):
+            if key.data[0] == "starter":
+                self._selector.unregister(key.fileobj)
+        # Register anew even when the number is the same: a closed fd's number is reused.
+        fd = self._starter.fileno()
+        if fd is not None:
+            self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
+
     def _switch_to_polling(self, reason: str) -> None:
         if isinstance(self._watcher, PollingWatcher):
             return
@@ -310,7 +331,9 @@ class Supervisor:
             self._watcher.stop()
         self._watcher = self._polling_fallback(reason)
 
-    def _watch(self, files: list[str], trees: list[tuple[str, str]]) -> None:
+    def _watch(
+        self, files: list[str], trees: list[tuple[str, str]], check_startup: bool = True
+    ) -> None:
         new = []
         for f in files:
             for variant in {f, os.path.realpath(f)}:
@@ -330,7 +353,7 @@ class Supervisor:
         # Edits made after this worker started but before its files were watched: a file the
         # worker reports for the first time with a newer mtime may have been imported old.
         late = []
-        for f in new:
+        for f in new if check_startup else ():
             with contextlib.suppress(OSError):
                 if os.stat(f).st_mtime_ns > self._worker_t0 - _STARTUP_SLACK_NS:
                     late.append(f)
@@ -345,14 +368,11 @@ class Supervisor:
         bytecode.invalidate(self._pending_paths)
         self._pending_paths = []
         self.generation += 1
-        info = {
-            "generation": self.generation,
-            "watcher": self._watcher.name,
-            "start": self._starter.name,
-        }
+        info = {"generation": self.generation, "watcher": self._watcher.name}
         self._worker_t0 = time.time_ns()
         try:
             handle = self._starter.start(self.generation, info)
+            self._sync_starter_fd()
         except StartError as exc:
             self._fail(Failure(f"Cannot start the {self.config.name}", str(exc)))
             return
@@ -498,6 +518,8 @@ class Supervisor:
             files = [str(f) for f in message.get("files", [])]
             trees = [(str(t[0]), str(t[1])) for t in message.get("trees", []) if len(t) == 2]
             self._watch(files, trees)
+            assert self._starter is not None
+            self._starter.learn([str(m) for m in message.get("modules", [])])
         elif kind == protocol.STOPPING:
             for retiring in self._retiring:
                 if retiring.handle is handle:

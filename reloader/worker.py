@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import protocol
-from .modules import module_files
+from .modules import library_modules, module_files
 
 # New modules are looked for often while a program starts, then once a second: a module first
 # imported late and edited meanwhile is caught by the supervisor's check of its mtime.
@@ -42,6 +42,7 @@ class _Channel:
         self.info = inherited.info
         self._send_lock = threading.Lock()
         self._reported: set[str] = set()
+        self._reported_modules: set[str] = set()
         self._report_lock = threading.Lock()
         self._modules_seen = 0
         self._callbacks: list[ChangeCallback] = []
@@ -69,9 +70,12 @@ class _Channel:
                 return
             self._modules_seen = count
             new = module_files() - self._reported
-            if new:
-                self._reported |= new
-                self.send(protocol.WATCH, files=sorted(new), trees=[])
+            if not new:
+                return
+            self._reported |= new
+            libraries = [m for m in library_modules() if m not in self._reported_modules]
+            self._reported_modules.update(libraries)
+            self.send(protocol.WATCH, files=sorted(new), trees=[], modules=libraries)
 
     def watch(self, files: Iterable[str], trees: Iterable[tuple[str, str]]) -> None:
         with self._report_lock:

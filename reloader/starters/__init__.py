@@ -7,9 +7,10 @@ a template process that already imported the libraries (the warm start). Both ha
 
 from __future__ import annotations
 
+import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import SupervisorConfig
@@ -44,21 +45,47 @@ class Starter(ABC):
     name: str
 
     @abstractmethod
-    def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle: ...
+    def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
+        """Start worker ``generation``; ``info`` reaches it through the protocol, with
+        ``start`` added: how this very worker was started."""
 
     def fileno(self) -> int | None:
-        """An fd for the supervisor's selector when the starter has its own messages."""
+        """An fd for the supervisor's selector when the starter has messages of its own."""
         return None
 
-    def handle_readable(self) -> list[tuple[int, int]]:
-        """Read the starter's own messages; return (pid, status) of workers that ended."""
-        return []
+    def handle_readable(self) -> None:  # noqa: B027 - only the fork start has messages
+        """Read the starter's own messages (workers' exit statuses, the template's files)."""
+
+    def learn(self, modules: list[str]) -> None:  # noqa: B027
+        """Library modules a worker imported (the fork start preloads them)."""
+
+    def owns(self, path: str) -> bool:
+        """Whether a change of ``path`` must restart the starter's own processes."""
+        return False
+
+    def restart(self, reason: str) -> None:  # noqa: B027
+        """Restart the starter's own processes (the template)."""
 
     def close(self) -> None:  # noqa: B027 - most starters hold nothing
         """Release what the starter holds (the template process)."""
 
 
-def make_starter(config: SupervisorConfig, listen_fds: list[int]) -> Starter:
+def resolve_start(config: SupervisorConfig) -> str:
+    """``auto`` is fork where the platform can fork and the target is Python, else spawn."""
+    if config.start != "auto":
+        return config.start
+    return "fork" if hasattr(os, "fork") and config.target.is_python else "spawn"
+
+
+def make_starter(
+    config: SupervisorConfig,
+    listen_fds: list[int],
+    on_template_files: Callable[[list[str]], None],
+) -> Starter:
+    if resolve_start(config) == "fork":
+        from .fork import ForkStarter
+
+        return ForkStarter(config, listen_fds, on_template_files)
     from .spawn import SpawnStarter
 
     return SpawnStarter(config, listen_fds)

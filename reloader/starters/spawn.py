@@ -59,7 +59,7 @@ class SpawnStarter(Starter):
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         ours, theirs = socket.socketpair()
         base = self.config.env if self.config.env is not None else os.environ
-        env = protocol.child_env(base, theirs.fileno(), self.listen_fds, info)
+        env = protocol.child_env(base, theirs.fileno(), self.listen_fds, {**info, "start": "spawn"})
         try:
             proc = subprocess.Popen(
                 worker_argv(self.config),

@@ -68,15 +68,23 @@ def app_dir(tmp_path: Path) -> Path:
     return app
 
 
-@pytest.fixture
-def reloader(spawn, app_dir) -> Callable[..., Running]:
-    """Start ``python -m reloader --bind 127.0.0.1:PORT [options] -- python server.py``."""
+@pytest.fixture(params=["spawn", "fork"])
+def start_mode(request) -> str:
+    """Every supervisor test runs under both ways of starting a worker."""
+    return request.param
+
+
+def make_reloader(spawn, app_dir: Path, start_mode: str) -> Callable[..., Running]:
+    """A factory: ``python -m reloader --start MODE --bind 127.0.0.1:PORT [opts] -- CMD``."""
 
     def start(
-        *options: str, command: list[str] | None = None, bind: bool = True, wait: bool = True
+        *options: str,
+        command: list[str] | None = None,
+        bind: bool = True,
+        wait: bool = True,
     ) -> Running:
         port = free_port()
-        argv = [PYTHON, "-m", "reloader", *options]
+        argv = [PYTHON, "-m", "reloader", "--start", start_mode, *options]
         if bind:
             argv += ["--bind", f"127.0.0.1:{port}"]
         argv += ["--", *(command or [PYTHON, "server.py"])]
@@ -87,3 +95,21 @@ def reloader(spawn, app_dir) -> Callable[..., Running]:
         return running
 
     return start
+
+
+@pytest.fixture
+def reloader(spawn, app_dir, start_mode) -> Callable[..., Running]:
+    """The supervisor running server.py, once per start mode."""
+    return make_reloader(spawn, app_dir, start_mode)
+
+
+@pytest.fixture
+def forking_reloader(spawn, app_dir) -> Callable[..., Running]:
+    """The supervisor running server.py with the fork start."""
+    return make_reloader(spawn, app_dir, "fork")
+
+
+@pytest.fixture
+def spawning_reloader(spawn, app_dir) -> Callable[..., Running]:
+    """The supervisor with the spawn start (plain commands cannot be forked)."""
+    return make_reloader(spawn, app_dir, "spawn")

@@ -240,11 +240,11 @@ def test_python_command_restarts_when_an_imported_module_changes(reloader):
     server.proc.wait_for_log("plain v2-plain")
 
 
-def test_plain_command_restarts_when_a_watched_path_changes(reloader, tmp_path):
+def test_plain_command_restarts_when_a_watched_path_changes(spawning_reloader, tmp_path):
     watched = tmp_path / "watched"
     watched.mkdir()
     (watched / "sub").mkdir()
-    server = reloader(
+    server = spawning_reloader(
         "--watch",
         str(watched),
         bind=False,
@@ -298,3 +298,11 @@ def test_running_out_of_inotify_watches_falls_back_to_polling(spawn, app_dir):
     proc.wait_for_log("falling back to polling every 0.1s")
     server.edit("appmod.py", 'VERSION = "v2-after-fallback"\n')
     server.wait_body("v2-after-fallback")
+
+
+def test_fork_start_of_a_plain_command_is_a_one_line_error(spawn, app_dir):
+    proc = spawn(
+        [PYTHON, "-m", "reloader", "--start", "fork", "--", "sh", "-c", "true"], cwd=app_dir
+    )
+    assert proc.wait_exit(10) == 2
+    assert proc.log().strip() == "reloader: error: the fork start runs Python targets only"

@@ -31,6 +31,19 @@ from devserver.static import StaticFilesApp, url_prefix
 from reloader import worker
 
 WATCHERS = {"auto": "auto", "inotify": "inotify", "watchdog": "observer", "poll": "poll"}
+STARTS = ("auto", "fork", "spawn")
+
+# What the fork template imports before any worker reported its modules: Django's core and the
+# server (all importable without settings). The template learns the rest from the workers.
+PRELOAD = (
+    "django.core.handlers.wsgi",
+    "django.db.models",
+    "django.template.backends.django",
+    "django.contrib.staticfiles.finders",
+    "django.core.management.base",
+    "werkzeug.serving",
+    "werkzeug.utils",
+)
 
 # Django's words for the errors of binding (django/core/management/commands/runserver.py).
 BIND_ERRORS = {
@@ -111,6 +124,17 @@ class Command(BaseCommand):
             help=(
                 "How to watch files: inotify (Linux), watchdog (its native observer), poll "
                 "(Docker bind mounts, network shares, WSL), or auto (default)."
+            ),
+        )
+        parser.add_argument(
+            "--start",
+            dest="start",
+            choices=STARTS,
+            default="auto",
+            help=(
+                "How to start each new server process: fork from a template that already "
+                "imported Django and your libraries (fast), spawn a fresh interpreter, or auto "
+                "(fork where the platform can, the default)."
             ),
         )
 
@@ -196,9 +220,14 @@ class Command(BaseCommand):
         fd = self._socket.fileno() if self._from_command_line else os.dup(self._socket.fileno())
         os.set_inheritable(fd, True)
         shown_as = tuple(sys.argv) if self._from_command_line else ("runserver",)
+        # The template must not be able to load the project: no settings module to find.
+        template_env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         return reloader.SupervisorConfig(
             target=reloader.Target("call", "devserver.worker:main", shown_as),
             env={**os.environ, ENV_SPEC: spec_for(self, options)},
+            template_env=template_env,
+            start=options.get("start", "auto"),  # type: ignore[arg-type]
+            preload=PRELOAD,
             sockets=(reloader.SocketSpec(fd=fd),),
             backend=WATCHERS[options.get("reloader", "auto")],  # type: ignore[arg-type]
             interpreter_flags=tuple(subprocess._args_from_interpreter_flags()),  # type: ignore[attr-defined]

@@ -29,9 +29,13 @@ class DrainingServer(ThreadedWSGIServer):
     daemon_threads = False
     block_on_close = True
 
+    stopped = False
+
     def server_close(self):
+        # werkzeug calls this once while it sets up an inherited socket: not a stop.
         self.socket.close()
-        worker.stopping()
+        if self.stopped:
+            worker.stopping()
         super().server_close()
 
 
@@ -44,6 +48,7 @@ def main():
 
     def stop(signum, frame):
         # Stop between two requests, never between accept() and the request's thread.
+        server.stopped = True
         server._BaseServer__shutdown_request = True
 
     signal.signal(signal.SIGTERM, stop)
