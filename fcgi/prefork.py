@@ -30,6 +30,7 @@ gracefully too. A child whose parent died sees its control socket close and exit
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import select
@@ -89,6 +90,7 @@ class PreforkLoop:
         self._deadline = 0.0
         self._spawn_after = 0.0
         self._excess_since: float | None = None
+        self._chld = False
 
     # -- parent ------------------------------------------------------------------------------
     def run(self, listener: Listener) -> None:
@@ -102,7 +104,9 @@ class PreforkLoop:
             self._spawn(max(self.maxspare, self.minspare, 1))
             while self._children or not self._stopping:
                 self._wait()
-                self._reap()
+                if self._chld or self._stopping:
+                    self._chld = False
+                    self._reap()
                 if self._stopping:
                     if self._children and time.monotonic() >= self._deadline:
                         self._kill_all()
@@ -130,7 +134,9 @@ class PreforkLoop:
                 self._on_message(key.data)
 
     def _on_signal(self, signum: int) -> None:
-        if signum in (signal.SIGTERM, signal.SIGINT):
+        if signum == signal.SIGCHLD:
+            self._chld = True
+        elif signum in (signal.SIGTERM, signal.SIGINT):
             if self._stopping:
                 log.info("second %s: killing the children", signal.Signals(signum).name)
                 self._deadline = 0.0
@@ -231,6 +237,9 @@ class PreforkLoop:
         self._excess_since = None
 
     def _spawn(self, count: int) -> None:
+        # What the parent holds is shared with the children until written to; a collection in
+        # a child would write to every object's GC header and copy the whole heap.
+        gc.freeze()
         for _ in range(count):
             parent_end, child_end = socket.socketpair()
             try:
@@ -311,6 +320,9 @@ class _ChildLife:
         poller.register(wake_r, select.EPOLLIN)
         served = 0
         maxrequests = self.loop.maxrequests
+        # A fixed pool (minspare = maxchildren) never grows nor shrinks: the parent only needs
+        # to hear about retirements, so busy/idle reports (two parent wake-ups a request) go.
+        report = self.loop.minspare < self.loop.maxchildren
         while not self.stopping:
             ready = {fd for fd, _ in poller.poll()}
             if self.stopping or self.ctrl.fileno() in ready:
@@ -326,14 +338,14 @@ class _ChildLife:
                 continue  # another child took it
             served += 1
             last = 0 < maxrequests <= served
-            if not self._tell(_RETIRING if last else _BUSY):
+            if (report or last) and not self._tell(_RETIRING if last else _BUSY):
                 sock.close()
                 break
             try:
                 self.loop.job(sock, addr)
             except Exception:
                 log.exception("error serving a connection")
-            if last or self.stopping or not self._tell(_IDLE):
+            if last or self.stopping or (report and not self._tell(_IDLE)):
                 break
         return 0
 

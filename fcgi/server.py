@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import daemon, pidfile, sockets
@@ -32,11 +33,17 @@ GRACE = 30.0
 _PROTOCOLS: dict[str, type[Any]] = {"fcgi": FastCGIServer, "scgi": SCGIServer, "ajp": AJPServer}
 
 
-def serve(app: WSGIApplication, options: Options) -> None:
+def serve(
+    app: WSGIApplication, options: Options, *, warm_up: Callable[[], None] | None = None
+) -> None:
     """Serve the WSGI callable ``app`` as ``options`` say, until SIGTERM or SIGINT.
 
     ``app``: any WSGI application. ``options``: an :class:`~fcgi.Options`, e.g. from
-    ``Options.parse(["socket=/run/app.sock", "method=threaded"])``. Raises
+    ``Options.parse(["socket=/run/app.sock", "method=threaded"])``. ``warm_up``: called once
+    in the serving process before the first prefork child is forked, so that what an app
+    loads lazily on its first request is loaded once and shared by every child instead of
+    being paid again by each new child (``maxrequests``); it must leave no open connection
+    and no thread behind. Raises
     :class:`~fcgi.OptionError` (one line, for the user) when the options cannot be served: an
     address in use, a live server on the socket path, a pid file held by a running server...
     With ``options.help`` set, prints the help and returns.
@@ -92,6 +99,8 @@ def serve(app: WSGIApplication, options: Options) -> None:
             options.describe_bind(),
             os.getpid(),
         )
+        if warm_up is not None:
+            warm_up()
         if report is not None:
             report(None)
         loop.run(listener)

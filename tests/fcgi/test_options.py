@@ -249,7 +249,7 @@ def test_runfcgi_help_prints_every_option() -> None:
 
 def test_runfcgi_is_a_thin_shell_over_fcgi_serve(tmp_path: Path) -> None:
     """runfcgi hands fcgi.serve the project's WSGI app and the parsed options, with
-    settings.LANGUAGE_CODE active (as 1.8 did)."""
+    settings.LANGUAGE_CODE active (as 1.8 did), and a warm-up that leaves no DB connection."""
     sock = tmp_path / "s.sock"
     script = f"""
 import django, json, os, sys
@@ -260,9 +260,12 @@ settings.LANGUAGE_CODE = "fr"
 import fcgi
 from django.utils import translation
 seen = {{}}
-def fake_serve(app, options):
+def fake_serve(app, options, warm_up):
     seen.update(app=type(app).__name__, language=translation.get_language(),
                 options=[options.method, options.socket, options.maxrequests, options.debug])
+    from django.db import connections
+    warm_up()  # a request through the app in the parent, then no connection left open
+    seen["connection_after_warm_up"] = connections["default"].connection
 fcgi.serve = fake_serve
 from django.core.management import call_command
 call_command("runfcgi", "method=threaded", "--socket", {str(sock)!r}, "maxrequests=3",
@@ -285,6 +288,7 @@ print(json.dumps(seen))
         "app": "WSGIHandler",
         "language": "fr",
         "options": ["threaded", str(sock), 3, False],
+        "connection_after_warm_up": None,
     }
 
 
