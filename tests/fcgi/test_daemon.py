@@ -116,3 +116,14 @@ def test_by_default_a_bound_server_detaches(fcgi_server, run_dir: Path, daemons:
     daemons.append(pid)
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not pid_alive(pid), 10, what="the daemon to exit")
+
+
+def test_a_pidfile_taken_over_by_another_process_is_left_alone(
+    fcgi_server, run_dir: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "fcgi.pid"
+    server = fcgi_server(f"socket={run_dir / 'sock' / 'a.sock'}", f"pidfile={pidfile}")
+    pidfile.write_text("1\n")  # a successor wrote its pid: not ours to remove any more
+    server.proc.signal(signal.SIGTERM)
+    assert server.proc.wait_exit(10) == 0
+    assert pidfile.read_text() == "1\n"
