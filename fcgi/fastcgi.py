@@ -56,31 +56,30 @@ LINGER = 2.0
 def decode_params(data: bytes) -> dict[str, str]:
     """Decode a complete FCGI_PARAMS stream, checking every length (WSGI str: latin-1)."""
     params: dict[str, str] = {}
+    text = data.decode("latin-1")  # one decode; latin-1 maps byte i to character i
     end = len(data)
     pos = 0
-
-    def length() -> int:
-        nonlocal pos
-        if pos >= end:
-            raise errors.ProtocolError("FCGI_PARAMS ends inside a name-value pair")
-        if data[pos] & 0x80:
-            if pos + 4 > end:
-                raise errors.ProtocolError("FCGI_PARAMS ends inside a length")
-            value = int(_LENGTH4.unpack_from(data, pos)[0]) & 0x7FFFFFFF
-            pos += 4
-            return value
-        pos += 1
-        return data[pos - 1]
-
-    while pos < end:
-        name_length = length()
-        value_length = length()
-        stop = pos + name_length + value_length
-        if stop > end:
-            raise errors.ProtocolError("a FastCGI param is longer than the FCGI_PARAMS stream")
-        name = data[pos : pos + name_length].decode("latin-1")
-        params[name] = data[pos + name_length : stop].decode("latin-1")
-        pos = stop
+    try:
+        while pos < end:
+            name_length = data[pos]
+            if name_length & 0x80:
+                name_length = int(_LENGTH4.unpack_from(data, pos)[0]) & 0x7FFFFFFF
+                pos += 4
+            else:
+                pos += 1
+            value_length = data[pos]
+            if value_length & 0x80:
+                value_length = int(_LENGTH4.unpack_from(data, pos)[0]) & 0x7FFFFFFF
+                pos += 4
+            else:
+                pos += 1
+            stop = pos + name_length + value_length
+            if stop > end:
+                raise errors.ProtocolError("a FastCGI param is longer than the FCGI_PARAMS stream")
+            params[text[pos : pos + name_length]] = text[pos + name_length : stop]
+            pos = stop
+    except (IndexError, struct.error):
+        raise errors.ProtocolError("FCGI_PARAMS ends inside a name-value pair") from None
     return params
 
 
@@ -327,8 +326,17 @@ class Connection(_base.Connection):  # type: ignore[misc]
     # -- output ------------------------------------------------------------------------------
     def queue(self, rtype: int, request_id: int, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` as ``rtype`` records; empty ``data`` is the end-of-stream record."""
-        if not data:
-            self._out.append(_HEADER.pack(1, rtype, request_id, 0, 0))
+        size = len(data)
+        if size <= MAX_CONTENT:  # the common case: one record
+            pad = -size & 7
+            self._out.append(_HEADER.pack(1, rtype, request_id, size, pad))
+            if size:
+                self._out.append(data if isinstance(data, bytes) else bytes(data))
+                if pad:
+                    self._out.append(_PADDING[pad])
+                self._out_size += size
+                if self._out_size >= SEND_BATCH:
+                    self.send()
             return
         view = memoryview(data if isinstance(data, bytes) else bytes(data))
         for start in range(0, len(view), MAX_CONTENT):
