@@ -66,8 +66,8 @@ def request_path(environ: MutableMapping[str, Any]) -> str | None:
     if not uri:
         return None
     raw = str(uri).split("?", 1)[0]
-    if "://" in raw.split("/", 1)[0] + "/" and not raw.startswith("/"):
-        # An absolute-form request target: keep the path part.
+    if not raw.startswith("/") and "://" in raw:
+        # An absolute-form request target (GET http://host/path): keep the path.
         raw = "/" + raw.split("://", 1)[1].partition("/")[2]
     return unquote_to_bytes(raw).decode("latin-1")
 

@@ -56,6 +56,7 @@ def test_no_script_name_no_path_info_as_with_scgi_params() -> None:
     assert fixed(DOCUMENT_URI="/caf\xc3\xa9/") == ("", "/caf\xc3\xa9/")
     # Without DOCUMENT_URI, REQUEST_URI is %-decoded to WSGI's latin-1 string.
     assert fixed(REQUEST_URI="/caf%C3%A9/?q=%20") == ("", "/caf\xc3\xa9/")
+    assert fixed(REQUEST_URI="http://example.com/a/b?c") == ("", "/a/b")
     assert fixed() == ("", "")
 
 
