@@ -8,18 +8,15 @@ A thin shell: Django's words (``key=value``, or ``--key value``) → :class:`fcg
 from __future__ import annotations
 
 import argparse
-import io
-import logging
-import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.servers.basehttp import get_internal_wsgi_application
-from django.db import connections
 from django.utils import translation
 
 import fcgi
+from devserver.warmup import warm_up
 
 
 class Command(BaseCommand):
@@ -45,11 +42,14 @@ class Command(BaseCommand):
             while i < len(words):
                 word = words[i]
                 action = django_options.get(word.partition("=")[0])
+                if action is None and not word.startswith("--"):
+                    action = django_options.get(word[:2])  # -v2: a short option and its value
                 if action is None or not word.startswith("-"):
                     ours.append(word)
                 else:
                     theirs.append(word)
-                    if "=" not in word and action.nargs != 0 and i + 1 < len(words):
+                    attached = "=" in word or (not word.startswith("--") and len(word) > 2)
+                    if not attached and action.nargs != 0 and i + 1 < len(words):
                         theirs.append(words[i + 1])
                         i += 1
                 i += 1
@@ -78,46 +78,3 @@ class Command(BaseCommand):
             fcgi.serve(application, fcgi_options, warm_up=lambda: warm_up(application))
         except fcgi.OptionError as exc:
             raise CommandError(str(exc)) from None
-
-
-def warm_up(application: Any) -> None:
-    """One request for a page that does not exist, through the whole handler, then close the
-    database connections: Django's lazy imports, URL resolver, middleware and 404 path are
-    loaded once in the parent and shared by every prefork child, instead of being paid again
-    by each child that ``maxrequests`` brings in."""
-    host = next((h.lstrip(".") for h in settings.ALLOWED_HOSTS if h != "*"), "localhost")
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/.runfcgi-warm-up/",
-        "QUERY_STRING": "",
-        "SERVER_NAME": host,
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": host,
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-    quiet = [logging.getLogger(name) for name in ("django.request", "django.security")]
-    before = [logger.disabled for logger in quiet]
-    for logger in quiet:
-        logger.disabled = True
-    try:
-        result = application(environ, lambda status, headers, exc_info=None: None)
-        try:
-            for _ in result:
-                pass
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-    except Exception:  # an optimisation: it must never stop the server
-        pass
-    finally:
-        for logger, disabled in zip(quiet, before, strict=True):
-            logger.disabled = disabled
-        connections.close_all()
