@@ -24,7 +24,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         **kw: object,
     ) -> ServerProcess:
         log = tmp_path / f"{name or 'server'}-{len(started)}.log"
-        proc = ServerProcess(argv, cwd or tmp_path, log, env if env is not None else base_env(), **kw)  # type: ignore[arg-type]
+        proc = ServerProcess(
+            argv, cwd or tmp_path, log, env if env is not None else base_env(), **kw
+        )  # type: ignore[arg-type]
         started.append(proc.start())
         return proc
 
@@ -40,7 +42,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 def mysite(tmp_path: Path) -> Path:
     """A private copy of examples/mysite: tests edit files here, never in the source tree."""
     dest = tmp_path / "mysite"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", "media"))
+    shutil.copytree(
+        EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", "media")
+    )
     return dest
 
 

@@ -62,7 +62,9 @@ def stream(request):
 
 def big(request):
     """Answer ``mb`` megabytes (default 10) as one single-chunk response."""
-    return HttpResponse(b"y" * int(_megabytes(request, 10) * _MB), content_type="application/octet-stream")
+    return HttpResponse(
+        b"y" * int(_megabytes(request, 10) * _MB), content_type="application/octet-stream"
+    )
 
 
 def slow(request):
