@@ -227,6 +227,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="measure only these subjects (e.g. runfcgi-threaded)"
+    )
     args = parser.parse_args()
     if nginx_support.NGINX is None:
         print("nginx is not installed: run scripts/system-setup.sh as root", file=sys.stderr)
@@ -270,6 +273,8 @@ def main() -> int:
         for rep in range(args.reps):
             for path in PAGES:
                 for subject, peer in PAIRS:
+                    if args.only and subject not in args.only:
+                        continue
                     # Each pair back to back (ABBA over the repetitions), so that the machine's
                     # load drifts the same way for both; the ratio is taken per repetition.
                     pair = (by_name[subject], by_name[peer])
@@ -316,7 +321,9 @@ def report(
     summary = []
     for path in PAGES:
         for backend in all_backends:
-            runs = by_name[backend.name].results[path]
+            runs = by_name[backend.name].results.get(path, [])
+            if not runs:
+                continue
             rps = statistics.median(r[0] for r in runs)
             p99 = statistics.median(r[1] for r in runs)
             peer = peer_of.get(backend.name, "")

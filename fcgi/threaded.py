@@ -11,12 +11,13 @@ This replaces ``flup/server/threadedserver.py`` and ``threadpool.py`` (1.0.3), w
    connection never ends, so SIGTERM hangs.
 
 Here a connection is handed to an idle thread, or a new thread is started for it, up to
-``maxthreads``; when all ``maxthreads`` are busy the loop stops accepting (connections wait in
-the kernel's backlog) until one is free. Idle threads above ``maxspare`` exit; ``minspare``
-idle threads are kept ready. The accept loop waits with ``selectors`` (epoll). TERM/INT close
-the listening socket, end the idle kept-alive connections and wait (up to ``grace`` seconds) for
-the requests in progress; a second TERM/INT stops waiting. HUP calls ``on_hup`` (reopen the
-logs); USR1 has nothing to replace in one process and is logged.
+``maxthreads``; when all are busy, up to ``maxthreads`` more connections wait in a queue (a
+thread that finishes takes the next at once), and beyond that the loop stops accepting
+(connections wait in the kernel's backlog) until one is free. Idle threads above ``maxspare``
+exit; ``minspare`` idle threads are kept ready. The accept loop waits with ``selectors``
+(epoll). TERM/INT close the listening socket, end the idle kept-alive connections and wait (up
+to ``grace`` seconds) for the requests in progress; a second TERM/INT stops waiting. HUP calls
+``on_hup`` (reopen the logs); USR1 has nothing to replace in one process and is logged.
 """
 
 from __future__ import annotations
@@ -73,8 +74,13 @@ class _Pool:
         thread.start()
 
     def _free(self) -> bool:
+        # A thread for the next connection, or room in the queue: up to ``maxthreads`` accepted
+        # connections wait here, so that a thread that finishes takes the next one at once
+        # instead of waiting for the accepting thread to get the GIL back.
         return (
-            self._idle + self._starting > len(self._queue) or len(self._threads) < self.maxthreads
+            self._idle + self._starting > len(self._queue)
+            or len(self._threads) < self.maxthreads
+            or len(self._queue) < self.maxthreads
         )
 
     def has_capacity(self) -> bool:
