@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench system clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml reloader/__init__.py fcgi/__init__.py devserver/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
