@@ -33,10 +33,11 @@ from pathlib import Path
 
 from common import PYTHON, REPO, Proc, free_port, median, p90, table, wait_until
 
-SERVERS = {
-    "ours": ("devserver runserver", {}),
-    "django": ("Django runserver", {"MYSITE_RUNSERVER": "django"}),
-    "watchfiles": ("django-watchfiles", {"MYSITE_RUNSERVER": "watchfiles"}),
+SERVERS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
+    "fork": ("devserver runserver (fork start)", {}, ("--start=fork",)),
+    "spawn": ("devserver runserver (spawn start)", {}, ("--start=spawn",)),
+    "django": ("Django runserver (StatReloader)", {"MYSITE_RUNSERVER": "django"}, ()),
+    "watchfiles": ("django-watchfiles", {"MYSITE_RUNSERVER": "watchfiles"}, ()),
 }
 
 
@@ -129,13 +130,14 @@ def save_and_wait(port: int, version_file: Path, n: int, timeout: float) -> floa
 
 
 def measure(kind: str, site: Path, edits: int, wrk_seconds: int) -> dict[str, object]:
-    label, extra = SERVERS[kind]
+    label, extra, args = SERVERS[kind]
     version_file = site / "diagnostics" / "version.py"
     version_file.write_text("VERSION = 0\n")
     port = free_port()
     log = site.parent / f"{kind}.log"
     started = time.monotonic()
-    proc = Proc([PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"], site, env_for(extra), log)
+    argv = [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", *args]
+    proc = Proc(argv, site, env_for(extra), log)
     n = 0
     try:
         wait_until(lambda: get(port, "/diag/version/", 2)[0] == 200, 60, f"{label} to answer")
@@ -199,52 +201,59 @@ def main() -> None:
         for _ in range(args.rounds):
             for kind in kinds:
                 results[kind].append(measure(kind, site, args.edits, args.wrk_seconds))
-    rows = []
-    base = None
+    summary = {}
     for kind in kinds:
         runs = results[kind]
-        lat = [x for r in runs for x in r["latencies"]]  # type: ignore[union-attr]
-        row = {
-            "median": median(lat),
-            "p90": p90(lat),
-            "failed": sum(r["failed"] for r in runs),
-            "requests": sum(r["requests"] for r in runs),
-            "missed": sum(r["missed"] for r in runs),
-            "quick_missed": sum(r["quick_missed"] for r in runs),
-            "start": median([r["start"] for r in runs]),
-            "page": median([r["page"] for r in runs]),
-            "static": median([r["static"] for r in runs]),
+        latencies = [x for r in runs for x in r["latencies"]]  # type: ignore[attr-defined]
+        summary[kind] = {
+            "median": median(latencies),
+            "p90": p90(latencies),
+            "failed": sum(r["failed"] for r in runs),  # type: ignore[misc]
+            "requests": sum(r["requests"] for r in runs),  # type: ignore[misc]
+            "missed": sum(r["missed"] for r in runs),  # type: ignore[misc]
+            "quick_missed": sum(r["quick_missed"] for r in runs),  # type: ignore[misc]
+            "start": median([r["start"] for r in runs]),  # type: ignore[misc]
+            "page": median([r["page"] for r in runs]),  # type: ignore[misc]
+            "static": median([r["static"] for r in runs]),  # type: ignore[misc]
         }
-        base = base or row
-        rows.append(
-            (
-                SERVERS[kind][0],
-                f"{row['median']:.3f}",
-                f"{row['p90']:.3f}",
-                f"{row['median'] / base['median']:.2f}x",
-                f"{row['failed']} / {row['requests']}",
-                f"{row['missed']} / {row['quick_missed']} of {5 * len(runs)}",
-                f"{row['start']:.2f}",
-                f"{row['page']:.0f}",
-                f"{row['static']:.0f}",
-            )
+
+    def ratio(kind: str, peer: str, key: str = "median") -> str:
+        if peer not in summary:
+            return "-"
+        return f"{summary[kind][key] / summary[peer][key]:.2f}x"
+
+    rows = [
+        (
+            SERVERS[kind][0],
+            f"{row['median']:.3f}",
+            f"{row['p90']:.3f}",
+            ratio(kind, "django"),
+            ratio(kind, "watchfiles"),
+            f"{row['failed']} / {row['requests']}",
+            f"{row['missed']} / {row['quick_missed']} of {5 * len(results[kind])}",
+            f"{row['start']:.2f}",
+            f"{row['page']:.0f} ({ratio(kind, 'django', 'page')})",
+            f"{row['static']:.0f} ({ratio(kind, 'django', 'static')})",
         )
+        for kind, row in summary.items()
+    ]
     print(
-        f"examples/mysite, {args.rounds} rounds x {args.edits} saves, interleaved; medians "
-        f"(latency ratios against the first row)"
+        f"examples/mysite, {args.rounds} rounds x {args.edits} paced saves + 5 quick saves, "
+        "interleaved; medians"
     )
     print(
         table(
             [
                 "server",
-                "save->new response s (median)",
+                "save->new response, median s",
                 "p90 s",
-                "vs first",
+                "median vs Django",
+                "median vs watchfiles",
                 "failed / requests during reloads",
                 "missed saves: paced / quick",
                 "start->first response s",
-                "template page req/s",
-                "1 MB static req/s",
+                "template page req/s (vs Django)",
+                "1 MB static req/s (vs Django)",
             ],
             rows,
         )

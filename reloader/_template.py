@@ -39,6 +39,7 @@ class Template:
         assert inherited.control is not None
         self.control = inherited.control
         self.listen_fds = inherited.listen_fds
+        self.worker_pgid = int(inherited.info.get("pgid", 0))
         self.reader = protocol.MessageReader()
         self.fds: list[int] = []
         self.queue: list[str] = []
@@ -126,6 +127,11 @@ class Template:
             for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            if self.worker_pgid:
+                # Back in the supervisor's process group: the terminal's (a debugger works), and
+                # Ctrl-C reaches the worker as it reaches a spawned one.
+                with contextlib.suppress(OSError):
+                    os.setpgid(0, self.worker_pgid)
             self.control.close()
             os.close(self.wake_r)
             os.close(self.wake_w)

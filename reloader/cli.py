@@ -95,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debounce",
         type=float,
-        default=0.05,
+        default=0.02,
         metavar="SECONDS",
-        help="a burst of changes ends after this quiet time (default 0.05)",
+        help="a burst of changes ends after this quiet time (default 0.02)",
     )
     parser.add_argument(
         "--grace",

@@ -118,7 +118,7 @@ class SupervisorConfig:
     poll_interval: float = 0.5
     start: StartMode = "spawn"
     preload: tuple[str, ...] = ()
-    quiet_period: float = 0.05
+    quiet_period: float = 0.02
     max_wait: float = 2.0
     grace: float = 5.0
     python: str = field(default_factory=lambda: sys.executable)

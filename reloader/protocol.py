@@ -40,7 +40,7 @@ grandchildren; the worker marks the fds non-inheritable as soon as it has read t
 start receives the control socket of each new worker over the template's own control socket
 (``SCM_RIGHTS``, one fd with each ``fork`` message); the listening sockets are inherited by the
 template when it starts, and by its forks. The template is started with the same variables as a
-worker (its ``RELOADER_INFO`` says ``{"role": "template"}``).
+worker (its ``RELOADER_INFO`` says ``{"role": "template", "pgid": <the supervisor's>}``).
 
 Control messages
 ----------------
@@ -87,8 +87,10 @@ Worker: SIGTERM and SIGINT mean stop: stop accepting, send ``stopping``, finish 
 flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. Workers stay in the supervisor's process
 group so that a debugger (``breakpoint()``) in a worker keeps the terminal, and Ctrl-C reaches
 both; the supervisor kills a worker by its PID.
-Template: ignores SIGINT and SIGTERM (they reach the whole process group; the supervisor
-decides) and exits when its control socket closes (its forks live on, each tied to the
+Template: runs in a process group of its own (``RELOADER_INFO`` gives it the supervisor's
+``pgid``, which each fork joins again), so signals sent to the supervisor's group never reach
+it; it also ignores SIGINT and SIGTERM sent to it directly, and exits when its control socket
+closes (its forks live on, each tied to the
 supervisor by its own control socket); it reaps its forks on SIGCHLD and reports them. It says
 ``hello`` when it can fork, and forks between two of its imports.
 

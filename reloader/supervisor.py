@@ -432,8 +432,11 @@ class Supervisor:
         if worker is not None:
             status = worker.poll()
             if status is not None:
-                self._worker = None
+                # Read what it said before it went (its "failed" message) while it is still the
+                # current worker: the exit may be noticed first (the fork start reports exits
+                # on another socket).
                 self._drain_control(worker)
+                self._worker = None
                 self._forget(worker)
                 if self._failure is None and self.state != STOPPING:
                     self._fail(
@@ -530,6 +533,9 @@ class Supervisor:
         elif kind == protocol.READY:
             self.state = SERVING
             self.ready.set()
+            assert self._starter is not None
+            self._starter.worker_ready()
+            self._sync_starter_fd()
         elif kind == protocol.FAILED:
             self._watch([str(f) for f in message.get("files", [])], [])
             self._fail(

@@ -59,6 +59,9 @@ class Starter(ABC):
     def learn(self, modules: list[str]) -> None:  # noqa: B027
         """Library modules a worker imported (the fork start preloads them)."""
 
+    def worker_ready(self) -> None:  # noqa: B027
+        """A worker serves: background work no longer competes with a start."""
+
     def owns(self, path: str) -> bool:
         """Whether a change of ``path`` must restart the starter's own processes."""
         return False

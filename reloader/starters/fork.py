@@ -84,7 +84,10 @@ class ForkStarter(Starter):
         self.failures = 0
         self.disabled = False
         self.template_files: set[str] = set()
-        self.start_template()
+        self.unsent: list[str] = []
+        # The template starts once the first worker serves, not beside it: on a small machine
+        # they would only slow each other down (see worker_ready).
+        self.started_once = False
 
     # ----------------------------------------------------------------- the template
     def start_template(self) -> None:
@@ -94,11 +97,18 @@ class ForkStarter(Starter):
         base = self.config.template_env
         if base is None:
             base = self.config.env if self.config.env is not None else os.environ
-        env = protocol.child_env(base, theirs.fileno(), self.listen_fds, {"role": "template"})
+        info = {"role": "template", "pgid": os.getpgrp()}
+        env = protocol.child_env(base, theirs.fileno(), self.listen_fds, info)
         argv = [self.config.python, *self.config.interpreter_flags, "-m", "reloader._template"]
         try:
+            # Its own process group: Ctrl-C and `kill -TERM -PGID` are the supervisor's to act on,
+            # even while the template is still importing. Its forks join our group again.
             self.template = subprocess.Popen(
-                argv, cwd=self.config.cwd, env=env, pass_fds=(theirs.fileno(), *self.listen_fds)
+                argv,
+                cwd=self.config.cwd,
+                env=env,
+                pass_fds=(theirs.fileno(), *self.listen_fds),
+                process_group=0,
             )
         except OSError as exc:
             ours.close()
@@ -109,6 +119,7 @@ class ForkStarter(Starter):
         self.control = ours
         self.reader = protocol.MessageReader()
         self.ready = False
+        self.unsent = []
         self.send(protocol.PRELOAD, modules=list(self.learned))
 
     def stop_template(self) -> None:
@@ -180,7 +191,16 @@ class ForkStarter(Starter):
         new = [m for m in modules if m not in self.learned]
         if new:
             self.learned.update(dict.fromkeys(new))
-            self.send(protocol.PRELOAD, modules=new)
+            self.unsent += new
+
+    def worker_ready(self) -> None:
+        """Start the template (the first time) and hand it what the workers imported."""
+        if not self.started_once:
+            self.started_once = True
+            self.start_template()
+        elif self.unsent and self.control is not None:
+            self.send(protocol.PRELOAD, modules=self.unsent)
+        self.unsent = []
 
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         if not self.ready:

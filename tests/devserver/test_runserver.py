@@ -445,3 +445,40 @@ def test_no_request_fails_while_a_client_loops_through_restarts(runserver):
             t.join(timeout=30)
     assert errors == []
     assert served[0] > 50
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[1])
+
+
+def test_the_fork_template_never_imports_the_project(runserver, site):
+    marker = site / "imported-by.log"
+    record = (
+        f'\nimport os as _os\nopen(r"{marker}", "a").write(f"{{_os.getpid()}} {{__name__}}\\n")\n'
+    )
+    for relative in ("mysite/settings.py", "catalog/models.py", "catalog/views.py"):
+        path = site / relative
+        path.write_text(path.read_text() + record)
+    server = runserver()
+    workers = [server.pid()]
+    for n in range(1, 4):
+        (site / "diagnostics" / "version.py").write_text(f"VERSION = {n}\n")
+        server.wait_status("/diag/version/", 200, contains=str(n))
+        workers.append(server.pid())
+    template = _parent_of(workers[-1])
+    assert template != server.proc.pid, "the last worker should have been forked"
+    assert "workers start by fork" in server.proc.log()
+    importers = {int(line.split()[0]) for line in marker.read_text().splitlines()}
+    assert template not in importers
+    # The process the user started imported settings before it became the supervisor.
+    assert importers <= {*workers, server.proc.pid}
+
+
+def test_spawn_start_is_honoured(runserver, site):
+    server = runserver("--start=spawn")
+    (site / "diagnostics" / "version.py").write_text("VERSION = 7\n")
+    server.wait_status("/diag/version/", 200, contains="7")
+    assert _parent_of(server.pid()) == server.proc.pid
+    assert "workers start by fork" not in server.proc.log()
+    assert server.proc.log().count("workers start by spawn") == 2

@@ -79,7 +79,12 @@ def test_forked_workers_start_with_fresh_state(forking_reloader):
         server.edit("appmod.py", code.replace("{{}}", str(n)))
         bodies.append(server.wait_body(f"n{n}-"))
     workers = server.starts()
-    assert parent_of(workers[-1]) != server.proc.pid, "the last workers were forked"
+    template = parent_of(workers[-1])
+    assert template != server.proc.pid, "the last workers were forked"
+    # Forks are in the supervisor's process group (the terminal's: Ctrl-C, debuggers); the
+    # template is not (group signals are the supervisor's to act on).
+    assert os.getpgid(workers[-1]) == os.getpgid(server.proc.pid)
+    assert os.getpgid(template) != os.getpgid(server.proc.pid)
     counters = [b.split()[0].split("-")[1] for b in bodies]
     randoms = [b.split()[0].split("-")[2] for b in bodies]
     assert counters == ["1", "1", "1", "1"]
@@ -131,8 +136,8 @@ def test_a_changed_library_restarts_the_template(spawn, tmp_path):
     )
     server = Running(proc, app, port)
     server.wait_body("v1-lib1")
-    # Let the template learn fakelib from the first worker and import it.
-    proc.wait_for_log("Fork template preloaded", count=2)
+    # The template starts once the first worker serves, with what that worker imported.
+    proc.wait_for_log("Fork template preloaded", count=1)
     server.edit("appmod.py", 'import fakelib\nVERSION = "v2-" + fakelib.VERSION\n')
     server.wait_body("v2-lib1")
     assert parent_of(server.starts()[-1]) != proc.pid  # forked: fakelib came from the template
@@ -142,7 +147,7 @@ def test_a_changed_library_restarts_the_template(spawn, tmp_path):
     # And the next template forks again, with the new version preloaded.
     server.edit("appmod.py", 'import fakelib\nVERSION = "v3-" + fakelib.VERSION\n')
     server.wait_body("v3-lib2")
-    proc.wait_for_log("Fork template preloaded", count=3)
+    proc.wait_for_log("Fork template preloaded", count=2)
     server.edit("appmod.py", 'import fakelib\nVERSION = "v4-" + fakelib.VERSION\n')
     server.wait_body("v4-lib2")
     assert parent_of(server.starts()[-1]) != proc.pid
