@@ -20,6 +20,7 @@ import importlib
 import os
 import selectors
 import signal
+import site
 import socket
 import sys
 import threading
@@ -32,6 +33,21 @@ from .config import Target
 from .modules import is_library_file, module_file, module_files
 
 _children: set[int] = set()
+
+
+def startup_files() -> set[str]:
+    """Files the interpreter read before any import: the .pth files of the site directories
+    and the virtualenv's pyvenv.cfg. Changing one changes what this template would be."""
+    files = set()
+    for directory in site.getsitepackages():
+        with contextlib.suppress(OSError):
+            files |= {
+                os.path.join(directory, n) for n in os.listdir(directory) if n.endswith(".pth")
+            }
+    config = os.path.join(sys.prefix, "pyvenv.cfg")
+    if os.path.exists(config):
+        files.add(config)
+    return files
 
 
 class Template:
@@ -87,7 +103,7 @@ class Template:
                 sys.exit(protocol.EXIT_ERROR)
 
     def preloaded(self) -> None:
-        files = module_files() - self.reported
+        files = (module_files() | startup_files()) - self.reported
         self.reported |= files
         if files:
             self.send(protocol.WATCH, files=sorted(files), trees=[], modules=[])

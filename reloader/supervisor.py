@@ -20,11 +20,8 @@ import queue
 import selectors
 import signal
 import socket
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from types import FrameType
 from typing import Any
 
 from . import bytecode, protocol
@@ -32,10 +29,10 @@ from . import sockets as socket_utils
 from .config import SupervisorConfig
 from .debounce import Debouncer
 from .errorpage import ErrorResponder, Failure
-from .ignore import IgnoreRules, glob_match
+from .signals import default_log_handler, describe_exit, queued_signals
 from .starters import Starter, StartError, WorkerHandle, make_starter
-from .watch import LIMIT, OVERFLOW, Watcher, WatchLimitReached, make_watcher
-from .watch.polling import PollingWatcher
+from .watch import LIMIT
+from .watchset import RESTART, TREE, WatchSet, modified_since
 
 logger = logging.getLogger("reloader")
 
@@ -43,10 +40,6 @@ STARTING = "starting"
 SERVING = "serving"
 BROKEN = "broken"
 STOPPING = "stopping"
-
-# A file first reported by a worker but modified after that worker started may have been
-# imported in its old version: restart. Kernel file times lag the wall clock by a tick at most.
-_STARTUP_SLACK_NS = 5_000_000
 
 
 class _Retiring:
@@ -68,13 +61,8 @@ class Supervisor:
         self.config = config
         self.state = STARTING
         self.generation = 0
-        self._ignore = IgnoreRules(config.ignore)
         self._debounce = Debouncer(config.quiet_period, config.max_wait)
-        self._files: set[str] = set()
-        self._dirs: set[str] = set()
-        self._trees: list[tuple[str, str]] = []
-        self._extra_trees = [os.path.abspath(p) for p in config.watch if os.path.isdir(p)]
-        self._extra_files = [os.path.abspath(p) for p in config.watch if not os.path.isdir(p)]
+        self._set = WatchSet(config, self._on_change)
         self._worker: WorkerHandle | None = None
         self._worker_t0 = 0
         self._readers: dict[int, protocol.MessageReader] = {}
@@ -92,13 +80,12 @@ class Supervisor:
         self._responder = ErrorResponder(self._selector, self._current_failure)
         self._sockets: list[socket.socket] = []
         self._listening_for_errors = False
-        self._watcher: Watcher | None = None
         self._starter: Starter | None = None
         self.ready = threading.Event()  # set when a worker first says it serves (for embedders)
 
     # ----------------------------------------------------------------------------- public
     def run(self) -> int:
-        with _log_handler(), self._signal_handlers():
+        with default_log_handler(), queued_signals(self._signals, self._wake_w):
             self._sockets = [socket_utils.bind(spec) for spec in self.config.sockets]
             try:
                 self._setup()
@@ -117,7 +104,7 @@ class Supervisor:
     # ----------------------------------------------------------------------------- setup
     def _setup(self) -> None:
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
-        self._watcher = self._make_watcher()
+        self._set.start()
         self._starter = make_starter(
             self.config, [s.fileno() for s in self._sockets], self._watch_template_files
         )
@@ -125,55 +112,9 @@ class Supervisor:
         if self.config.announce:
             logger.info(
                 "Watching for file changes with %s; workers start by %s.",
-                self._watcher.name,
+                self._set.name,
                 self._starter.name,
             )
-
-    def _make_watcher(self) -> Watcher:
-        try:
-            watcher = make_watcher(
-                self.config.backend, self._on_change, self._ignore, self.config.poll_interval
-            )
-            watcher.watch(self._extra_files, self._extra_trees)
-        except WatchLimitReached as exc:
-            return self._polling_fallback(str(exc.strerror))
-        watcher.start()
-        return watcher
-
-    def _polling_fallback(self, reason: str) -> Watcher:
-        watcher = PollingWatcher(self._on_change, self._ignore, self.config.poll_interval)
-        logger.warning(
-            "%s; falling back to %s. Raise the limit with: "
-            "sudo sysctl fs.inotify.max_user_watches=524288",
-            reason,
-            watcher.name,
-        )
-        watcher.watch(
-            [*self._files, *self._extra_files], [*self._extra_trees, *(r for r, _ in self._trees)]
-        )
-        watcher.start()
-        return watcher
-
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
-        previous = {s: signal.getsignal(s) for s in wanted}
-        previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-
-        def enqueue(signum: int, frame: FrameType | None) -> None:
-            self._signals.append(signum)
-
-        for s in wanted:
-            signal.signal(s, enqueue)
-        try:
-            yield
-        finally:
-            signal.set_wakeup_fd(previous_wakeup)
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
     def _teardown(self) -> None:
         for retiring in self._retiring:
@@ -181,8 +122,7 @@ class Supervisor:
         if self._worker is not None:
             self._kill(self._worker)
         self._responder.close_all()
-        if self._watcher is not None:
-            self._watcher.stop()
+        self._set.stop()
         if self._starter is not None:
             self._starter.close()
         for sock, spec in zip(self._sockets, self.config.sockets, strict=False):
@@ -272,12 +212,12 @@ class Supervisor:
                 break
             for path in paths:
                 if path == LIMIT:
-                    self._switch_to_polling("Cannot watch a new directory: the watch limit")
+                    self._set.limit_reached("Cannot watch a new directory: the watch limit")
                     continue
-                verdict = self._classify(path)
-                if verdict == "restart":
+                verdict = self._set.classify(path, broken=self.state == BROKEN)
+                if verdict == RESTART:
                     restart.append(path)
-                elif verdict == "tree":
+                elif verdict == TREE:
                     tree.append(path)
         if tree and self.state == SERVING and self._worker is not None:
             self._send(self._worker, protocol.CHANGED, paths=tree)
@@ -290,23 +230,6 @@ class Supervisor:
                 self._starter.restart(f"{owned[0]} changed")
                 self._sync_starter_fd()
             self._debounce.add(restart, time.monotonic())
-
-    def _classify(self, path: str) -> str | None:
-        if path == OVERFLOW or path in self._files:
-            return "restart"
-        for root in self._extra_trees:
-            if _under(path, root) and not self._ignore(path, root):
-                return "restart"
-        for root, pattern in self._trees:
-            if (
-                _under(path, root)
-                and not self._ignore(path, root)
-                and glob_match(os.path.relpath(path, root), pattern)
-            ):
-                return "tree"
-        if self.state == BROKEN and os.path.dirname(path) in self._dirs and not self._ignore(path):
-            return "restart"  # e.g. the missing module of an ImportError was just created
-        return None
 
     def _watch_template_files(self, files: list[str]) -> None:
         """Files the fork template imported: watched like a worker's (their change restarts
@@ -324,51 +247,25 @@ class Supervisor:
         if fd is not None:
             self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
 
-    def _switch_to_polling(self, reason: str) -> None:
-        if isinstance(self._watcher, PollingWatcher):
-            return
-        if self._watcher is not None:
-            self._watcher.stop()
-        self._watcher = self._polling_fallback(reason)
-
     def _watch(
         self, files: list[str], trees: list[tuple[str, str]], check_startup: bool = True
     ) -> None:
-        new = []
-        for f in files:
-            for variant in {f, os.path.realpath(f)}:
-                if variant not in self._files and not self._ignore(variant):
-                    self._files.add(variant)
-                    new.append(variant)
-        self._dirs |= {os.path.dirname(f) for f in new}
-        trees = [(os.path.abspath(r), g) for r, g in trees if (r, g) not in self._trees]
-        self._trees += trees
-        if not new and not trees:
-            return
-        assert self._watcher is not None
-        try:
-            self._watcher.watch(new, [root for root, _ in trees])
-        except WatchLimitReached as exc:
-            self._switch_to_polling(str(exc.strerror))
+        new_files = self._set.add(files, trees)
         # Edits made after this worker started but before its files were watched: a file the
         # worker reports for the first time with a newer mtime may have been imported old.
-        late = []
-        for f in new if check_startup else ():
-            with contextlib.suppress(OSError):
-                if os.stat(f).st_mtime_ns > self._worker_t0 - _STARTUP_SLACK_NS:
-                    late.append(f)
+        late = modified_since(new_files, self._worker_t0) if check_startup else []
         if late:
             self._debounce.add(late, time.monotonic())
 
     # ----------------------------------------------------------------------------- workers
     def _start_worker(self) -> None:
-        assert self._starter is not None and self._watcher is not None
+        assert self._starter is not None
         self._pending_start = False
         self._stop_listening_for_errors()
         bytecode.invalidate(self._pending_paths)
         self._pending_paths = []
         self.generation += 1
-        info = {"generation": self.generation, "watcher": self._watcher.name}
+        info = {"generation": self.generation, "watcher": self._set.name}
         self._worker_t0 = time.time_ns()
         try:
             handle = self._starter.start(self.generation, info)
@@ -441,8 +338,8 @@ class Supervisor:
                 if self._failure is None and self.state != STOPPING:
                     self._fail(
                         Failure(
-                            f"The {self.config.name} {_describe_exit(status)}",
-                            f"{self.config.name} pid {worker.pid} {_describe_exit(status)}.",
+                            f"The {self.config.name} {describe_exit(status)}",
+                            f"{self.config.name} pid {worker.pid} {describe_exit(status)}.",
                         )
                     )
 
@@ -550,35 +447,3 @@ class Supervisor:
             self._debounce.add(
                 paths or [str(message.get("reason", "a reload request"))], time.monotonic()
             )
-
-
-def _under(path: str, root: str) -> bool:
-    return path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _describe_exit(status: int) -> str:
-    if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
-        return f"was killed by {name}"
-    return f"exited with status {status}"
-
-
-@contextlib.contextmanager
-def _log_handler() -> Iterator[None]:
-    """Make sure the supervisor's messages reach stderr when nothing configured logging."""
-    if logger.handlers or logging.getLogger().handlers:
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)

@@ -151,6 +151,11 @@ def test_a_changed_library_restarts_the_template(spawn, tmp_path):
     server.edit("appmod.py", 'import fakelib\nVERSION = "v4-" + fakelib.VERSION\n')
     server.wait_body("v4-lib2")
     assert parent_of(server.starts()[-1]) != proc.pid
+    # A .pth file of the virtualenv changes (a package reinstalled): the template restarts.
+    before = len(server.starts())
+    (site_packages / "outer.pth").write_text((site_packages / "outer.pth").read_text() + "\n")
+    proc.wait_for_log("outer.pth changed; restarting the fork template.")
+    server.wait_starts(before + 1)
 
 
 def test_a_dead_template_is_replaced(forking_reloader):
