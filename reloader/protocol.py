@@ -27,7 +27,8 @@ Environment variables (set by the supervisor for the child, read once and popped
     when the supervisor holds no socket.
 ``RELOADER_INFO``
     JSON object for the program's banner: ``{"generation": 1, "watcher": "inotify",
-    "start": "spawn"}``.
+    "mode": "fork", "start": "spawn"}`` (``mode``: how workers start; ``start``: how this one
+    did, e.g. cold while the fork template was not ready yet).
 ``RELOADER_CONFIG``
     Only for a supervisor started by ``exec_supervisor``: its whole configuration as JSON
     (``SupervisorConfig.to_json``), so that ``ps`` shows a readable command line instead.

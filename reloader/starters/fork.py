@@ -203,6 +203,7 @@ class ForkStarter(Starter):
         self.unsent = []
 
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
+        info = {**info, "mode": "fork"}
         if not self.ready:
             logger.debug("The fork template is not ready yet: starting this worker cold.")
             return self.spawn.start(generation, info)

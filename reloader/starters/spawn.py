@@ -59,7 +59,8 @@ class SpawnStarter(Starter):
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         ours, theirs = socket.socketpair()
         base = self.config.env if self.config.env is not None else os.environ
-        env = protocol.child_env(base, theirs.fileno(), self.listen_fds, {**info, "start": "spawn"})
+        info = {"mode": "spawn", **info, "start": "spawn"}
+        env = protocol.child_env(base, theirs.fileno(), self.listen_fds, info)
         try:
             proc = subprocess.Popen(
                 worker_argv(self.config),

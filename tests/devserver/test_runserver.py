@@ -99,7 +99,10 @@ def test_port_in_use_is_reported_in_djangos_words(site):
 def test_banner_and_request_log(runserver):
     server = runserver()
     log = server.proc.log()
-    assert "Watching for file changes with inotify" in log
+    assert (
+        "Watching for file changes with inotify; workers start by fork "
+        "(this one cold: the fork template starts once it serves)" in log
+    )
     assert "Performing system checks...\n\nSystem check identified no issues (0 silenced)." in log
     assert "Django version " in log and "using settings 'mysite.settings'" in log
     assert "Quit the server with CONTROL-C." in log
@@ -481,4 +484,4 @@ def test_spawn_start_is_honoured(runserver, site):
     server.wait_status("/diag/version/", 200, contains="7")
     assert _parent_of(server.pid()) == server.proc.pid
     assert "workers start by fork" not in server.proc.log()
-    assert server.proc.log().count("workers start by spawn") == 2
+    assert server.proc.log().count("workers start by spawn\n") == 2

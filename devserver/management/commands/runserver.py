@@ -245,10 +245,16 @@ class Command(BaseCommand):
 
             info = worker.info()
             autoreload.start()
+            start = info.get("start", "?")
+            mode = info.get("mode", start)
+            cold = (
+                " (this one cold: the fork template starts once it serves)" if mode != start else ""
+            )
             autoreload.logger.info(
-                "Watching for file changes with %s; workers start by %s",
+                "Watching for file changes with %s; workers start by %s%s",
                 info.get("watcher", "?"),
-                info.get("start", "?"),
+                mode,
+                cold,
             )
         check_errors = None
         if not options.get("skip_checks"):
