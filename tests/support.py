@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -110,32 +110,46 @@ def http_get(port: int, path: str = "/", host: str = "127.0.0.1", **kw: object) 
     return http_request(host, port, path, **kw)  # type: ignore[arg-type]
 
 
-def session_members(sid: int) -> list[int]:
-    """PIDs of live (non-zombie) processes whose session id is ``sid``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        state, session = fields[0], int(fields[3])
-        if session == sid and state != b"Z":
-            members.append(int(entry))
-    return members
-
-
-def pid_alive(pid: int) -> bool:
+def proc_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, ppid, pgid, sid) of a process from /proc, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :].split()[0] != b"Z"
+        return None
+    # The command name is in parentheses and may hold spaces: split after the last ')'.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def live_processes() -> Iterator[tuple[int, tuple[str, int, int, int]]]:
+    """(pid, stat) of every process that is not a zombie."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = proc_stat(int(entry))
+            if stat is not None and stat[0] != "Z":
+                yield int(entry), stat
+
+
+def session_members(sid: int) -> list[int]:
+    """PIDs of live (non-zombie) processes whose session id is ``sid``."""
+    return [pid for pid, stat in live_processes() if stat[3] == sid]
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live children of ``pid``."""
+    return sorted(child for child, stat in live_processes() if stat[1] == pid)
+
+
+def parent_of(pid: int) -> int:
+    stat = proc_stat(pid)
+    assert stat is not None, f"process {pid} is gone"
+    return stat[1]
+
+
+def pid_alive(pid: int) -> bool:
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
 
 
 @dataclass

@@ -10,7 +10,15 @@ import textwrap
 import pytest
 
 from tests.devserver.conftest import run_manage
-from tests.support import PYTHON, base_env, free_port, http_request, port_is_free, session_members
+from tests.support import (
+    PYTHON,
+    base_env,
+    free_port,
+    http_request,
+    parent_of,
+    port_is_free,
+    session_members,
+)
 
 
 def ipv6_loopback() -> bool:
@@ -450,11 +458,6 @@ def test_no_request_fails_while_a_client_loops_through_restarts(runserver):
     assert served[0] > 50
 
 
-def _parent_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return int(f.read().rsplit(b")", 1)[1].split()[1])
-
-
 def test_the_fork_template_never_imports_the_project(runserver, site):
     marker = site / "imported-by.log"
     record = (
@@ -469,7 +472,7 @@ def test_the_fork_template_never_imports_the_project(runserver, site):
         (site / "diagnostics" / "version.py").write_text(f"VERSION = {n}\n")
         server.wait_status("/diag/version/", 200, contains=str(n))
         workers.append(server.pid())
-    template = _parent_of(workers[-1])
+    template = parent_of(workers[-1])
     assert template != server.proc.pid, "the last worker should have been forked"
     assert "workers start by fork" in server.proc.log()
     importers = {int(line.split()[0]) for line in marker.read_text().splitlines()}
@@ -482,6 +485,6 @@ def test_spawn_start_is_honoured(runserver, site):
     server = runserver("--start=spawn")
     (site / "diagnostics" / "version.py").write_text("VERSION = 7\n")
     server.wait_status("/diag/version/", 200, contains="7")
-    assert _parent_of(server.pid()) == server.proc.pid
+    assert parent_of(server.pid()) == server.proc.pid
     assert "workers start by fork" not in server.proc.log()
     assert server.proc.log().count("workers start by spawn\n") == 2

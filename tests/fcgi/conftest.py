@@ -28,29 +28,13 @@ from tests.support import (
     REPO,
     ServerProcess,
     base_env,
+    child_pids,
     free_port,
     pid_alive,
     wait_until,
 )
 
 Address = str | tuple[str, int]
-
-
-def child_pids(pid: int) -> list[int]:
-    """Live children of ``pid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != b"Z":
-            found.append(int(entry))
-    return sorted(found)
 
 
 @dataclass

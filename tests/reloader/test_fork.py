@@ -9,12 +9,7 @@ import sysconfig
 from pathlib import Path
 
 from tests.reloader.conftest import Running
-from tests.support import PYTHON, free_port
-
-
-def parent_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return int(f.read().rsplit(b")", 1)[1].split()[1])
+from tests.support import PYTHON, free_port, parent_of
 
 
 def wait_forked(server: Running, n: int) -> list[int]:
