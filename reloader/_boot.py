@@ -15,6 +15,7 @@ import runpy
 import signal
 import sys
 import traceback
+from collections.abc import Iterable
 from types import FrameType, TracebackType
 
 from . import protocol, worker
@@ -112,9 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     boot(target, inherited)
 
 
-def boot(target: Target, inherited: protocol.Inherited) -> None:
-    """Attach to the supervisor, run the target, exit with its status (also used after fork)."""
-    worker.attach(inherited)
+def boot(
+    target: Target,
+    inherited: protocol.Inherited,
+    known_files: Iterable[str] = (),
+    known_modules: Iterable[str] = (),
+) -> None:
+    """Attach to the supervisor, run the target, exit with its status (also used after fork,
+    with what the template already reported)."""
+    worker.attach(inherited, known_files, known_modules)
     signal.signal(signal.SIGTERM, _stop)
     status = run_target(target)
     # The program is over: a stop signal now (the supervisor retiring us while Ctrl-C already

@@ -60,6 +60,7 @@ class Template:
         self.fds: list[int] = []
         self.queue: list[str] = []
         self.failed: set[str] = set()
+        self.trusted: set[str] = {"reloader"}  # packages the supervisor vouches for
         self.reported: set[str] = set()
         self.imported = 0
         self.preload_started = 0.0
@@ -89,8 +90,8 @@ class Template:
             return
         self.imported += 1
         for new, module in list(sys.modules.items()):
-            if id(module) in before or new.split(".")[0] == "reloader":
-                continue  # known already (multiprocessing's __mp_main__ is our __main__), or ours
+            if id(module) in before or new.split(".")[0] in self.trusted:
+                continue  # already known (multiprocessing aliases __main__), or vouched for
             path = module_file(module) if module is not None else None
             if path is not None and not is_library_file(path):
                 # A library pulled in project code: this template cannot be trusted any more.
@@ -163,7 +164,7 @@ class Template:
         except BaseException:
             traceback.print_exc()
             os._exit(protocol.EXIT_ERROR)
-        _boot.boot(target, inherited)
+        _boot.boot(target, inherited, self.reported, list(sys.modules))
 
     def reap(self) -> None:
         while True:
@@ -214,6 +215,7 @@ class Template:
         for message in self.reader.feed(data):
             kind = message["kind"]
             if kind == protocol.PRELOAD:
+                self.trusted.update(str(t) for t in message.get("trusted", []))
                 if not self.queue:
                     self.preload_started = time.monotonic()
                     self.imported = 0

@@ -98,7 +98,9 @@ class SupervisorConfig:
     poll_interval   seconds between two sweeps of the polling backend.
     start           ``spawn`` (fresh interpreter), ``fork`` (from a pre-imported template), or
                     ``auto`` (fork where ``os.fork`` exists, else spawn).
-    preload         modules the fork template imports on top of those it learns from workers.
+    preload         modules the fork template imports on top of those it learns from workers;
+                    their packages are trusted even outside site-packages (never list project
+                    code here: the template must not hold what you edit).
     quiet_period    a burst of changes ends after this many quiet seconds ...
     max_wait        ... or this long after its first change, whichever comes first.
     grace           seconds a stopping worker gets before SIGKILL.

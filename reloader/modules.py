@@ -81,11 +81,13 @@ def library_roots() -> tuple[str, ...]:
     return tuple(sorted({os.path.realpath(r) + os.sep for r in roots if r}))
 
 
+@functools.lru_cache(maxsize=8192)
 def is_library_file(path: str) -> bool:
     """A file of the standard library or of an installed package (not the project's code; an
     editable install counts as project code, since it is edited like it)."""
-    real = os.path.realpath(path)
-    return real.startswith(library_roots())
+    roots = library_roots()
+    # realpath() stats every component: only when the plain path does not already tell.
+    return path.startswith(roots) or os.path.realpath(path).startswith(roots)
 
 
 def library_modules(modules: Iterable[tuple[str, ModuleType]] | None = None) -> list[str]:

@@ -70,7 +70,10 @@ Supervisor to worker:
 
 Template (fork start) to and from supervisor:
 
-``preload``    supervisor to template: ``{"modules": [name, ...]}`` to import, between forks.
+``preload``    supervisor to template: ``{"modules": [name, ...], "trusted": [package, ...]}``: to
+               import, between forks. Importing project code (a file outside the stdlib and
+               site-packages) makes the template give up, except from the ``trusted`` packages
+               (those of ``SupervisorConfig.preload``, which the caller vouches for).
 ``fork``       supervisor to template, with one fd (the new worker's control socket) attached:
                ``{"generation": int, "target": {...}, "env": {name: value}, "cwd": str,
                "info": {...}}``.

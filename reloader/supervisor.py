@@ -231,10 +231,17 @@ class Supervisor:
                 self._sync_starter_fd()
             self._debounce.add(restart, time.monotonic())
 
-    def _watch_template_files(self, files: list[str]) -> None:
+    def _watch_template_files(self, files: list[str], imported_since_ns: int) -> None:
         """Files the fork template imported: watched like a worker's (their change restarts
-        both the template and the worker)."""
-        self._watch(files, [], check_startup=False)
+        both the template and the worker). One modified since the template began importing
+        may be held in its old version by the template, and by forks of it: restart both."""
+        new_files = self._set.add(files, [])
+        late = modified_since(new_files, imported_since_ns)
+        if late and self.state != STOPPING:
+            assert self._starter is not None
+            self._starter.restart(f"{late[0]} changed while the fork template imported it")
+            self._sync_starter_fd()
+            self._debounce.add(late, time.monotonic())
 
     def _sync_starter_fd(self) -> None:
         """The template's control socket changes when it restarts: keep the selector current."""
@@ -247,13 +254,11 @@ class Supervisor:
         if fd is not None:
             self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
 
-    def _watch(
-        self, files: list[str], trees: list[tuple[str, str]], check_startup: bool = True
-    ) -> None:
+    def _watch(self, files: list[str], trees: list[tuple[str, str]]) -> None:
         new_files = self._set.add(files, trees)
         # Edits made after this worker started but before its files were watched: a file the
         # worker reports for the first time with a newer mtime may have been imported old.
-        late = modified_since(new_files, self._worker_t0) if check_startup else []
+        late = modified_since(new_files, self._worker_t0)
         if late:
             self._debounce.add(late, time.monotonic())
 

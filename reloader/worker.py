@@ -35,14 +35,21 @@ _channel: _Channel | None = None
 
 
 class _Channel:
-    def __init__(self, inherited: protocol.Inherited) -> None:
+    def __init__(
+        self,
+        inherited: protocol.Inherited,
+        known_files: Iterable[str] = (),
+        known_modules: Iterable[str] = (),
+    ) -> None:
         assert inherited.control is not None
         self.control = inherited.control
         self.listen_fds = inherited.listen_fds
         self.info = inherited.info
         self._send_lock = threading.Lock()
-        self._reported: set[str] = set()
-        self._reported_modules: set[str] = set()
+        # A fork starts with what its template reported: only what it imports itself is news.
+        self._reported: set[str] = set(known_files)
+        self._reported_modules: set[str] = set(known_modules)
+        self._report_now = threading.Event()
         self._report_lock = threading.Lock()
         self._modules_seen = 0
         self._callbacks: list[ChangeCallback] = []
@@ -87,11 +94,18 @@ class _Channel:
 
     def _report_loop(self) -> None:
         checks = 0
-        while not self._closed.wait(
-            REPORT_INTERVAL if checks < REPORT_SETTLE_AFTER else REPORT_INTERVAL_SETTLED
-        ):
+        while not self._closed.is_set():
+            interval = REPORT_INTERVAL if checks < REPORT_SETTLE_AFTER else REPORT_INTERVAL_SETTLED
+            forced = self._report_now.wait(interval)
+            self._report_now.clear()
+            if self._closed.is_set():
+                return
             checks += 1
-            self.report_modules()
+            self.report_modules(force=forced)
+
+    def report_soon(self) -> None:
+        """Report new modules from the reporter thread, now (not from the caller's thread)."""
+        self._report_now.set()
 
     def _read(self) -> None:
         reader = protocol.MessageReader()
@@ -124,6 +138,7 @@ class _Channel:
 
     def close(self) -> None:
         self._closed.set()
+        self._report_now.set()
         with contextlib.suppress(OSError):
             self.control.shutdown(socket.SHUT_RDWR)
         self.control.close()
@@ -138,12 +153,17 @@ def _orphaned() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def attach(inherited: protocol.Inherited) -> None:
-    """Called by the bootstrap: connect this process to its supervisor."""
+def attach(
+    inherited: protocol.Inherited,
+    known_files: Iterable[str] = (),
+    known_modules: Iterable[str] = (),
+) -> None:
+    """Called by the bootstrap: connect this process to its supervisor. A fork passes what its
+    template already reported (``known_files``, ``known_modules``)."""
     global _channel
     if inherited.control is None:
         return
-    _channel = _Channel(inherited)
+    _channel = _Channel(inherited, known_files, known_modules)
     _channel.start()
 
 
@@ -189,10 +209,11 @@ def on_change(callback: ChangeCallback) -> None:
 
 
 def ready() -> None:
-    """Tell the supervisor this worker serves."""
+    """Tell the supervisor this worker serves (its new modules follow from the reporter thread,
+    so that serving does not wait for them)."""
     if _channel:
-        _channel.report_modules(force=True)
         _channel.send(protocol.READY)
+        _channel.report_soon()
 
 
 def stopping() -> None:

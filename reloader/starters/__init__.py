@@ -83,7 +83,7 @@ def resolve_start(config: SupervisorConfig) -> str:
 def make_starter(
     config: SupervisorConfig,
     listen_fds: list[int],
-    on_template_files: Callable[[list[str]], None],
+    on_template_files: Callable[[list[str], int], None],
 ) -> Starter:
     if resolve_start(config) == "fork":
         from .fork import ForkStarter

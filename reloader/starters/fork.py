@@ -68,7 +68,7 @@ class ForkStarter(Starter):
         self,
         config: SupervisorConfig,
         listen_fds: list[int],
-        on_template_files: Callable[[list[str]], None],
+        on_template_files: Callable[[list[str], int], None],
     ) -> None:
         self.config = config
         self.listen_fds = listen_fds
@@ -85,6 +85,7 @@ class ForkStarter(Starter):
         self.disabled = False
         self.template_files: set[str] = set()
         self.unsent: list[str] = []
+        self.batch_started_ns = 0
         # The template starts once the first worker serves, not beside it: on a small machine
         # they would only slow each other down (see worker_ready).
         self.started_once = False
@@ -120,7 +121,10 @@ class ForkStarter(Starter):
         self.reader = protocol.MessageReader()
         self.ready = False
         self.unsent = []
-        self.send(protocol.PRELOAD, modules=list(self.learned))
+        # The configured modules are imported even from outside site-packages (an editable
+        # install of the tool itself); their packages are vouched for.
+        trusted = sorted({name.split(".")[0] for name in self.config.preload})
+        self.preload(list(self.learned), trusted=trusted)
 
     def stop_template(self) -> None:
         if self.control is not None:
@@ -189,18 +193,25 @@ class ForkStarter(Starter):
     # ----------------------------------------------------------------- the Starter interface
     def learn(self, modules: list[str]) -> None:
         new = [m for m in modules if m not in self.learned]
-        if new:
-            self.learned.update(dict.fromkeys(new))
+        if not new:
+            return
+        self.learned.update(dict.fromkeys(new))
+        if self.control is not None:
+            self.preload(new)
+        else:
             self.unsent += new
 
+    def preload(self, modules: list[str], **fields: Any) -> None:
+        # A file the template imports from now on may change before it reports it: its report
+        # is checked against this time (see the supervisor's _watch_template_files).
+        self.batch_started_ns = time.time_ns()
+        self.send(protocol.PRELOAD, modules=modules, **fields)
+
     def worker_ready(self) -> None:
-        """Start the template (the first time) and hand it what the workers imported."""
+        """Start the template once the first worker serves (see __init__)."""
         if not self.started_once:
             self.started_once = True
             self.start_template()
-        elif self.unsent and self.control is not None:
-            self.send(protocol.PRELOAD, modules=self.unsent)
-        self.unsent = []
 
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         info = {**info, "mode": "fork"}
@@ -267,7 +278,10 @@ class ForkStarter(Starter):
         if not data:
             self.template_died()
             return False
+        control = self.control
         for message in self.reader.feed(data):
+            if self.control is not control:
+                break  # a message made us restart the template: the rest was the old one's
             kind = message["kind"]
             if kind == protocol.HELLO:
                 self.ready = True
@@ -281,7 +295,7 @@ class ForkStarter(Starter):
             elif kind == protocol.WATCH:
                 files = [str(f) for f in message.get("files", [])]
                 self.template_files.update(files)
-                self.on_template_files(files)
+                self.on_template_files(files, self.batch_started_ns)
             elif kind == protocol.EXITED:
                 for worker in self.workers.values():
                     if worker.pid == message.get("pid"):

@@ -33,9 +33,13 @@ from reloader import worker
 WATCHERS = {"auto": "auto", "inotify": "inotify", "watchdog": "observer", "poll": "poll"}
 STARTS = ("auto", "fork", "spawn")
 
-# What the fork template imports before any worker reported its modules: Django's core and the
-# server (all importable without settings). The template learns the rest from the workers.
+# What the fork template imports on top of what it learns from the workers: devserver's own
+# worker side (not learned: an editable install is outside site-packages) and Django's core.
+# All of it imports without settings.
 PRELOAD = (
+    "devserver.worker",
+    "devserver.management.commands.runserver",
+    "devserver.autoreload",
     "django.core.handlers.wsgi",
     "django.db.models",
     "django.template.backends.django",
