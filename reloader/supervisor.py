@@ -89,7 +89,22 @@ class Supervisor:
             self._sockets = [socket_utils.bind(spec) for spec in self.config.sockets]
             try:
                 self._setup()
+                # The first worker starts before watching does (watchdog's import and the
+                # watches take a while): what it reports is checked against its start time.
+                # Paths given with --watch are watched first, as nothing would check them.
+                watch_first = self._set.has_extra()
+                if watch_first:
+                    self._set.start()
                 self._start_worker()
+                if not watch_first:
+                    self._set.start()
+                if self.config.announce:
+                    assert self._starter is not None
+                    logger.info(
+                        "Watching for file changes with %s; workers start by %s.",
+                        self._set.name,
+                        self._starter.name,
+                    )
                 while not (self.state == STOPPING and not self._alive_workers()):
                     self._step()
             finally:
@@ -104,17 +119,10 @@ class Supervisor:
     # ----------------------------------------------------------------------------- setup
     def _setup(self) -> None:
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
-        self._set.start()
         self._starter = make_starter(
             self.config, [s.fileno() for s in self._sockets], self._watch_template_files
         )
         self._sync_starter_fd()
-        if self.config.announce:
-            logger.info(
-                "Watching for file changes with %s; workers start by %s.",
-                self._set.name,
-                self._starter.name,
-            )
 
     def _teardown(self) -> None:
         for retiring in self._retiring:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from .config import SupervisorConfig
 from .ignore import IgnoreRules, glob_match
-from .watch import OVERFLOW, OnChange, Watcher, WatchLimitReached, make_watcher
+from .watch import OVERFLOW, OnChange, Watcher, WatchLimitReached, backend_name, make_watcher
 from .watch.polling import PollingWatcher
 
 logger = logging.getLogger("reloader")
@@ -51,14 +51,20 @@ class WatchSet:
 
     @property
     def name(self) -> str:
-        return self.watcher.name if self.watcher is not None else "nothing"
+        if self.watcher is not None:
+            return self.watcher.name
+        return backend_name(self.config.backend, self.config.poll_interval)
+
+    def has_extra(self) -> bool:
+        """Whether paths were given to watch besides what workers report."""
+        return bool(self.extra_files or self.extra_trees)
 
     def start(self) -> None:
         try:
             watcher = make_watcher(
                 self.config.backend, self.on_change, self.ignore, self.config.poll_interval
             )
-            watcher.watch(self.extra_files, self.extra_trees)
+            watcher.watch(self.all_files(), self.all_trees())
         except WatchLimitReached as exc:
             self.watcher = self._polling(str(exc.strerror))
             return

@@ -63,14 +63,27 @@ def walk_tree(root: str, ignore: IgnoreRules) -> Iterable[tuple[str, list[str]]]
         yield dirpath, [f for f in filenames if not ignore.name_ignored(f)]
 
 
+def resolve_backend(backend: Backend) -> Backend:
+    if backend == "auto":
+        return "inotify" if sys.platform.startswith("linux") else "observer"
+    return backend
+
+
+def backend_name(backend: Backend, poll_interval: float = 0.5) -> str:
+    """How a backend will be named, without importing it."""
+    resolved = resolve_backend(backend)
+    if resolved == "poll":
+        return f"polling every {poll_interval:g}s"
+    return "inotify" if resolved == "inotify" else "watchdog"
+
+
 def make_watcher(
     backend: Backend, on_change: OnChange, ignore: IgnoreRules, poll_interval: float = 0.5
 ) -> Watcher:
     """The watcher for a backend name; ``auto`` is inotify on Linux, the native observer else.
 
     Raises ``WatchLimitReached`` when the system refuses an inotify instance."""
-    if backend == "auto":
-        backend = "inotify" if sys.platform.startswith("linux") else "observer"
+    backend = resolve_backend(backend)
     if backend == "inotify":
         from .inotify import InotifyWatcher
 

@@ -53,7 +53,7 @@ class ObserverWatcher(Watcher):
     def __init__(self, on_change: OnChange, ignore: IgnoreRules) -> None:
         super().__init__(on_change, ignore)
         self._observer = Observer()
-        self.name = f"watchdog ({type(self._observer).__name__})"
+        self.name = "watchdog"
         self._handler = _Handler(self)
         self._lock = threading.Lock()
         self._watched: set[tuple[str, bool]] = set()
