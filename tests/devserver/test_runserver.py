@@ -18,6 +18,7 @@ from tests.support import (
     parent_of,
     port_is_free,
     session_members,
+    wait_until,
 )
 
 
@@ -468,12 +469,7 @@ def test_the_fork_template_never_imports_the_project(runserver, site):
         path.write_text(path.read_text() + record)
     server = runserver()
     workers = [server.pid()]
-    for n in range(1, 4):
-        (site / "diagnostics" / "version.py").write_text(f"VERSION = {n}\n")
-        server.wait_status("/diag/version/", 200, contains=str(n))
-        workers.append(server.pid())
-    template = parent_of(workers[-1])
-    assert template != server.proc.pid, "the last worker should have been forked"
+    template = reload_until_forked(server, workers)
     assert "workers start by fork" in server.proc.log()
     importers = {int(line.split()[0]) for line in marker.read_text().splitlines()}
     assert template not in importers
@@ -488,3 +484,38 @@ def test_spawn_start_is_honoured(runserver, site):
     assert parent_of(server.pid()) == server.proc.pid
     assert "workers start by fork" not in server.proc.log()
     assert server.proc.log().count("workers start by spawn\n") == 2
+
+
+def test_devserver_preload_adds_trusted_packages_to_the_template(runserver, site, tmp_path):
+    # A library outside site-packages (an editable install, say) is never preloaded on its own:
+    # it could be project code. DEVSERVER_PRELOAD vouches for it.
+    lib = tmp_path / "lib" / "vouched"
+    lib.mkdir(parents=True)
+    marker = tmp_path / "vouched.log"
+    (lib / "__init__.py").write_text(
+        f'import os\nopen(r"{marker}", "a").write(f"{{os.getpid()}}\\n")\n'
+    )
+    settings = site / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + '\nDEVSERVER_PRELOAD = ["vouched"]\n')
+    server = runserver(env={"PYTHONPATH": str(tmp_path / "lib")})
+    template = reload_until_forked(server)
+    assert marker.exists(), "the template did not import the vouched package"
+    assert str(template) in marker.read_text().split()
+
+
+def reload_until_forked(server, workers: list[int] | None = None) -> int:
+    """Edit a module until a worker forked from the template serves (the template warms up after
+    the first worker is ready); return the template's PID."""
+    edits = [0]
+
+    def forked() -> int | None:
+        edits[0] += 1
+        (server.site / "diagnostics" / "version.py").write_text(f"VERSION = {edits[0]}\n")
+        server.wait_status("/diag/version/", 200, contains=str(edits[0]))
+        pid = server.pid()
+        if workers is not None:
+            workers.append(pid)
+        parent = parent_of(pid)
+        return parent if parent != server.proc.pid else None
+
+    return wait_until(forked, 30, interval=0.2, what="a worker forked from the template")

@@ -231,7 +231,7 @@ class Command(BaseCommand):
             env={**os.environ, ENV_SPEC: spec_for(self, options)},
             template_env=template_env,
             start=options.get("start", "auto"),  # type: ignore[arg-type]
-            preload=PRELOAD,
+            preload=(*PRELOAD, *getattr(settings, "DEVSERVER_PRELOAD", ())),
             sockets=(reloader.SocketSpec(fd=fd),),
             backend=WATCHERS[options.get("reloader", "auto")],  # type: ignore[arg-type]
             interpreter_flags=tuple(subprocess._args_from_interpreter_flags()),  # type: ignore[attr-defined]
