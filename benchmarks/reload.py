@@ -9,8 +9,9 @@ Rounds are interleaved (ours, Django, watchfiles, ours, ...). For each server:
   again);
 - quick saves: 5 saves made 0.3 s after the previous change was served, as when a developer fixes
   a typo right after a reload; those not served within 5 s are missed;
-- failed requests: a client loops through every restart (new connection per request) and counts
-  refused, reset or 5xx answers;
+- failed requests: then a client loops (a new connection per request) through 5 more reloads and
+  counts refused, reset or 5xx answers (the latencies above are measured without it, on an
+  otherwise idle server);
 - start to first response: from starting ``manage.py runserver`` to the first 200;
 - requests/s with keep-alive (wrk, 1 thread, 4 connections) on the template page ``/`` and on a
   1 MB static file.
@@ -143,8 +144,6 @@ def measure(kind: str, site: Path, edits: int, wrk_seconds: int) -> dict[str, ob
         wait_until(lambda: get(port, "/diag/version/", 2)[0] == 200, 60, f"{label} to answer")
         start_to_first = time.monotonic() - started
         time.sleep(2.0)  # let the reloaders settle (Django's checks, watchfiles' first scan)
-        looper = Looper(port)
-        looper.start()
         latencies, missed, quick_missed = [], 0, 0
         # Saves at a human pace, 1.5-2.5 s after the previous change was served (random, so that
         # no reloader's polling phase is favoured).
@@ -166,6 +165,14 @@ def measure(kind: str, site: Path, edits: int, wrk_seconds: int) -> dict[str, ob
                 n += 1
                 while save_and_wait(port, version_file, n, 10) is None:
                     n += 1
+        # Failed requests: a client loops (a new connection per request) through 5 more reloads.
+        looper = Looper(port)
+        looper.start()
+        for _ in range(5):
+            time.sleep(random.uniform(1.5, 2.5))
+            n += 1
+            while save_and_wait(port, version_file, n, 10) is None:
+                n += 1
         time.sleep(0.3)
         looper.stop.set()
         looper.join(15)
