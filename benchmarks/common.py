@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -129,3 +130,17 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
+
+
+def ensure_wrk() -> str | None:
+    """wrk's path; installs Debian's package when root can."""
+    wrk = shutil.which("wrk")
+    if wrk or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return wrk
+    print("installing wrk (Debian's package)...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"]
+    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+        subprocess.run(cmd, env=env, capture_output=True)
+    return shutil.which("wrk")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import statistics
@@ -35,6 +34,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from common import ensure_wrk  # noqa: E402
 
 from tests.fcgi import nginx as nginx_support  # noqa: E402
 from tests.support import (  # noqa: E402
@@ -66,19 +67,6 @@ class Backend:
     port: int = 0
     proc: ServerProcess | None = None
     results: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-
-
-def ensure_wrk() -> str | None:
-    wrk = shutil.which("wrk")
-    if wrk or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return wrk
-    print("installing wrk (Debian's package)...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        subprocess.run(cmd, env=env, capture_output=True)
-    return shutil.which("wrk")
 
 
 def prepare_site(root: Path) -> Path:

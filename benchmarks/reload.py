@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import PYTHON, REPO, Proc, free_port, median, p90, table, wait_until
+from common import PYTHON, REPO, Proc, ensure_wrk, free_port, median, p90, table, wait_until
 
 SERVERS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
     "fork": ("devserver runserver (fork start)", {}, ("--start=fork",)),
@@ -40,6 +40,8 @@ SERVERS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
     "django": ("Django runserver (StatReloader)", {"MYSITE_RUNSERVER": "django"}, ()),
     "watchfiles": ("django-watchfiles", {"MYSITE_RUNSERVER": "watchfiles"}, ()),
 }
+
+WRK: str | None = None  # set in main()
 
 
 def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -104,8 +106,10 @@ class Looper(threading.Thread):
 
 
 def wrk(port: int, path: str, seconds: int) -> float:
+    if WRK is None:
+        return float("nan")
     out = subprocess.run(
-        ["wrk", "-t1", "-c4", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+        [WRK, "-t1", "-c4", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         check=True,
@@ -201,6 +205,10 @@ def main() -> None:
     parser.add_argument("--wrk-seconds", type=int, default=5)
     parser.add_argument("--only", default=",".join(SERVERS))
     args = parser.parse_args()
+    global WRK
+    WRK = ensure_wrk()
+    if WRK is None:
+        print("wrk not found (Debian's package wrk): requests/s not measured", flush=True)
     kinds = [k for k in args.only.split(",") if k]
     results: dict[str, list[dict[str, object]]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
