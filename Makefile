@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ADDRPORT ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench system clean
+.PHONY: run test test-django42 lint format bench system clean
 
 $(STAMP): pyproject.toml reloader/__init__.py fcgi/__init__.py devserver/__init__.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,20 @@ run: $(STAMP)
 test: system $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The other supported Django LTS: the suites that run Django (devserver, runfcgi), in their own venv.
+LTS_VENV ?= .venv-django42
+LTS_STAMP := $(LTS_VENV)/.installed
+$(LTS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(LTS_VENV)
+	$(LTS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LTS_VENV)/bin/python -m pip install -q -e '.[test]' 'Django>=4.2,<5'
+	@if pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null; then \
+		$(LTS_VENV)/bin/python -m pip install -q -e '.[mysql]' 'Django>=4.2,<5'; fi
+	touch $(LTS_STAMP)
+
+test-django42: system $(LTS_STAMP)
+	$(LTS_VENV)/bin/python -m pytest tests/devserver tests/fcgi $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -39,4 +53,4 @@ bench: system $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LTS_VENV) .pytest_cache .mypy_cache .ruff_cache
