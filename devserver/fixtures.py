@@ -59,7 +59,7 @@ def describe(exc: BaseException, labels: Sequence[str]) -> str:
     cause = exc.__cause__
     if cause is None and not exc.__suppress_context__:
         cause = exc.__context__
-    if cause is not None and one_line(cause) not in text:
+    if cause is not None and text.endswith(":"):  # Django's message left the detail out
         text = f"{text.rstrip(':')}: {one_line(cause)}"
     names = ", ".join(repr(label) for label in labels)
     generic = "Problem installing fixtures: "
@@ -137,10 +137,9 @@ class Fixtures:
                         connection.creation.deserialize_db_from_string(self._baseline)
                     count = self._loaddata(verbosity=0)
             except Exception as exc:
-                print(
+                _say(
+                    self.stderr,
                     f"Fixture reload failed, the previous data is kept: {describe(exc, self.labels)}",
-                    file=self.stderr,
-                    flush=True,
                 )
                 return False
             finally:
@@ -150,5 +149,10 @@ class Fixtures:
         if self._watch is not None:
             self._watch.watch(files=self.files)  # a label may have found a file elsewhere now
         names = ", ".join(self.labels)
-        print(f"Reloaded fixture(s) {names}: {count} objects", file=self.stdout, flush=True)
+        _say(self.stdout, f"Reloaded fixture(s) {names}: {count} objects")
         return True
+
+
+def _say(stream: TextIO, line: str) -> None:
+    stream.write(line + "\n")  # Django's OutputWrapper adds no second newline to this
+    stream.flush()

@@ -153,7 +153,8 @@ def destroy(database: TestDatabase, verbosity: int) -> None:
         return
     sqlite_file = connection.vendor == "sqlite" and not in_memory(database.alias)
     try:
-        connection.close()
+        with contextlib.suppress(Exception):  # a connection a signal broke may not close
+            connection.close()
         if not database.in_use:
             # Stopped between CREATE DATABASE and create_test_db() switching to it: switch now,
             # so that Django destroys the test database (destroy_test_db() drops what NAME is).
