@@ -488,10 +488,12 @@ def test_sqlite_memory_database_serves_concurrent_requests_during_reloads(testse
     paths = ["/", "/products/django-book/", "/admin/login/", "/static/css/site.css"] * 2
     with ThreadPoolExecutor(len(paths)) as pool:
         futures = [pool.submit(client, p) for p in paths]
-        for n in (1, 2):
-            fixture_file.write_text(original.replace("Espresso Blend", f"Blend {n}"))
-            server.proc.wait_for_log("Reloaded fixture(s) catalog: 8 objects", count=n)
-        stop_event.set()
+        try:
+            for n in (1, 2):
+                fixture_file.write_text(original.replace("Espresso Blend", f"Blend {n}"))
+                server.proc.wait_for_log("Reloaded fixture(s) catalog: 8 objects", count=n)
+        finally:
+            stop_event.set()
         served = sum(f.result(60) for f in futures)
     assert failures == []
     assert served >= 5 * len(paths)
