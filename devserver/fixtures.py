@@ -137,10 +137,8 @@ class Fixtures:
                         connection.creation.deserialize_db_from_string(self._baseline)
                     count = self._loaddata(verbosity=0)
             except Exception as exc:
-                _say(
-                    self.stderr,
-                    f"Fixture reload failed, the previous data is kept: {describe(exc, self.labels)}",
-                )
+                error = describe(exc, self.labels)
+                _say(self.stderr, f"Fixture reload failed, the previous data is kept: {error}")
                 return False
             finally:
                 if not in_memory(self.using):

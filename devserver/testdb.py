@@ -105,9 +105,7 @@ def _create(
 
         creation._execute_create_test_db = noted
     try:
-        creation.create_test_db(
-            verbosity=verbosity, autoclobber=not interactive, serialize=False
-        )
+        creation.create_test_db(verbosity=verbosity, autoclobber=not interactive, serialize=False)
     except EOFError:
         raise CommandError(
             f"The test database {database.test_name!r} already exists and there is no one to "

@@ -44,7 +44,9 @@ def postgres_unavailable() -> str | None:
     except ImportError:
         return "psycopg is not installed"
     try:
-        psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", connect_timeout=3).close()
+        psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", connect_timeout=3
+        ).close()
     except Exception as exc:
         return f"no PostgreSQL server on 127.0.0.1:5432 ({exc})"
     return None
