@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -31,7 +32,12 @@ from devserver.watching import Watch
 class Server(runserver.Command):
     """runserver's serving half; requests into Django one at a time when ``db_lock`` is set."""
 
-    db_lock = None
+    db_lock: threading.Lock | None = None
+    serving = False
+
+    def on_bind(self, server_port):
+        self.serving = True
+        super().on_bind(server_port)
 
     def get_handler(self, *args, **options):
         app = super().get_handler(*args, **options)
@@ -112,7 +118,8 @@ class Command(BaseCommand):
             finally:
                 server._socket.close()
         except Stopped as stop:
-            self.stderr.write(f"Stopped by {stop.name} before the server started.")
+            when = "" if server.serving else " before the server started"
+            self.stderr.write(f"Stopped by {stop.name}{when}.")
             sys.exit(128 + stop.signum)
         finally:
             interrupts.restore()
