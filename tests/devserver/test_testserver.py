@@ -227,7 +227,13 @@ def testserver(spawn, site) -> Callable[..., Devserver]:
         )
         server = Devserver(proc, site, port)
         if wait:
-            proc.wait_for_log(BANNER_END, timeout=60)
+            wait_until(
+                lambda: BANNER_END in proc.log() or proc.proc.poll() is not None,
+                60,
+                what="the banner",
+                describe=proc.describe,
+            )
+            assert BANNER_END in proc.log(), proc.describe()
             server.wait_status("/", 200)
         return server
 
@@ -250,8 +256,8 @@ def stop(server: Devserver, signum: int) -> tuple[int, str]:
     return code, server.proc.log()
 
 
-def fixture(model: str, pk: int, **fields: object) -> dict:
-    return {"model": model, "pk": pk, "fields": fields}
+def fixture(label: str, pk: int, **fields: object) -> dict:
+    return {"model": label, "pk": pk, "fields": fields}
 
 
 def product(pk: int, name: str, category: int = 1) -> dict:
@@ -356,6 +362,22 @@ def test_options_between_fixture_names_serve(testserver, tmp_path):
     (tmp_path / "more.json").write_text(json.dumps([product(200, "Between Product")]))
     server = testserver("catalog", "--addrport", "{addrport}", str(tmp_path / "more.json"))
     assert "Between Product" in page(server) and "Espresso Blend" in page(server)
+
+
+def test_a_later_fixture_overrides_an_earlier_one_and_the_migrations_rows(testserver, tmp_path):
+    # The same primary keys as the catalog fixture's and as a row the migrations made (the
+    # first content type): loaddata updates those rows, it does not insert them twice.
+    override = [
+        fixture("catalog.category", 1, name="Overridden Books", slug="books"),
+        product(2, "Overridden Scoops"),
+        fixture("contenttypes.contenttype", 1, app_label="catalog", model="renamed"),
+    ]
+    (tmp_path / "override.json").write_text(json.dumps(override))
+    server = testserver("catalog", str(tmp_path / "override.json"))
+    text = page(server)
+    assert "Overridden Books" in text and "Overridden Scoops" in text
+    assert "Two Scoops" not in text and text.count("<li>") == 5
+    assert "Installed 11 object(s) from 2 fixture(s)" in server.proc.log()
 
 
 def test_no_fixtures_is_fine(testserver):
