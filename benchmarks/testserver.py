@@ -1,4 +1,4 @@
-"""Start to first response of ``manage.py testserver`` with 10,000 fixture objects: ours and Django's.
+"""testserver with 10,000 fixture objects: start to first response, ours and Django's.
 
 A fixture of ``--objects`` objects of examples/mysite's models (1 category per 100 products) is
 generated into a temporary FIXTURE_DIRS at run time. Each run starts ``manage.py testserver bench
@@ -92,6 +92,25 @@ def measure(kind: str, site: Path, env: dict[str, str], slug: str, timeout: floa
         proc.stop()
 
 
+def drop_test_database(db: str, name: str) -> None:
+    """Django's testserver leaves its test database behind ("You can explore it on your own")."""
+    if db == "postgresql":
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    elif db == "mysql":
+        import MySQLdb
+
+        conn = MySQLdb.connect(host="127.0.0.1", user="root")
+        try:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -124,11 +143,15 @@ def main() -> None:
         if args.db == "sqlite":
             del env["MYSITE_TEST_DB_NAME"]  # Django's default: in memory
         order = list(SERVERS)
-        for n in range(args.rounds):
-            for kind in order if n % 2 == 0 else order[::-1]:  # ABBA
-                took = measure(kind, site, env, slug, args.timeout)
-                times[kind].append(took)
-                print(f"  round {n + 1}: {SERVERS[kind][0]}: {took:.3f} s", flush=True)
+        try:
+            for n in range(args.rounds):
+                for kind in order if n % 2 == 0 else order[::-1]:  # ABBA
+                    took = measure(kind, site, env, slug, args.timeout)
+                    times[kind].append(took)
+                    print(f"  round {n + 1}: {SERVERS[kind][0]}: {took:.3f} s", flush=True)
+        finally:
+            if args.db != "sqlite":
+                drop_test_database(args.db, env["MYSITE_TEST_DB_NAME"])
     ours, django = median(times["ours"]), median(times["django"])
     print(
         f"\nexamples/mysite on {args.db}, a {args.objects:,}-object fixture, {args.rounds} rounds "

@@ -136,10 +136,24 @@ class Backend:
             return bool(self._query(sql, [self.test_name]))
         return bool(self._query("SHOW DATABASES LIKE %s", [self.test_name]))
 
+    def _busy_with(self, name: str) -> bool:
+        """Whether another session runs a statement naming ``name`` (a CREATE DATABASE that a
+        killed client left running on the server: it would create the database after a drop)."""
+        if self.vendor == "postgresql":
+            sql = (
+                "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND state = 'active' AND strpos(query, %s) > 0"
+            )
+            return bool(self._query(sql, [name]))
+        rows = self._query("SHOW FULL PROCESSLIST")
+        return any(name in str(row[7] or "") and "PROCESSLIST" not in str(row[7]) for row in rows)
+
     def drop(self, name: str) -> None:
         if self.vendor == "sqlite":
             Path(name).unlink(missing_ok=True)
-        elif self.vendor == "postgresql":
+            return
+        wait_until(lambda: not self._busy_with(name), 30, what=f"no statement on {name}")
+        if self.vendor == "postgresql":
             self._query(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         else:
             self._query(f"DROP DATABASE IF EXISTS `{name}`")
