@@ -14,6 +14,7 @@ Public API (loaded lazily, so that a worker pays only for what it uses)::
     ConfigError, BindError
     Failure, render_error_page          the error page, for a worker that shows its own errors
     make_watcher, Watcher, IgnoreRules  watch files in-process, without a supervisor
+    Debouncer                           bursts of changes into batches (pure, clock passed in)
     worker                              the worker-side functions
 """
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import worker
     from .config import ConfigError, SocketSpec, SupervisorConfig, Target, target_from_command
+    from .debounce import Debouncer
     from .errorpage import Failure
     from .errorpage import render as render_error_page
     from .ignore import IgnoreRules
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BindError",
     "ConfigError",
+    "Debouncer",
     "Failure",
     "IgnoreRules",
     "SocketSpec",
@@ -54,6 +57,7 @@ __all__ = [
 _WHERE = {
     "BindError": "sockets",
     "ConfigError": "config",
+    "Debouncer": "debounce",
     "Failure": "errorpage",
     "IgnoreRules": "ignore",
     "SocketSpec": "config",

@@ -88,6 +88,9 @@ DATABASES = {"default": _DATABASES[os.environ.get("MYSITE_DB", "sqlite")]}
 if "MYSITE_TEST_DB_NAME" in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": os.environ["MYSITE_TEST_DB_NAME"]}
 
+# Where loaddata and testserver also look for fixtures (the tests and benchmarks use it).
+FIXTURE_DIRS = [d for d in os.environ.get("MYSITE_FIXTURE_DIRS", "").split(os.pathsep) if d]
+
 AUTH_PASSWORD_VALIDATORS = []
 
 LANGUAGE_CODE = "en-us"

@@ -1,0 +1,77 @@
+"""SIGINT and SIGTERM as an exception in the main thread, held back where it must not land.
+
+testserver creates a database it has to destroy whatever happens. Python turns SIGINT into
+KeyboardInterrupt but lets SIGTERM kill the process outright, so nothing would be cleaned up;
+and an exception landing between ``CREATE DATABASE`` and the line that notes the database
+exists would leave it behind, unknown. ``Interrupts`` turns both signals into ``Stopped`` and,
+inside ``shielded()``, keeps a signal until the block ends (the destroy path ignores it: the
+process is stopping anyway).
+
+While werkzeug serves, ``devserver.serving.serve`` installs its own graceful-stop handlers and
+puts these back afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived (a BaseException, like KeyboardInterrupt: ``except Exception``
+    in Django's code must not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+class Interrupts:
+    """Install with ``install()`` (main thread only; elsewhere it does nothing), undo with
+    ``restore()``."""
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._pending: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._depth:
+            if self._pending is None:
+                self._pending = signum
+            return
+        raise Stopped(signum)
+
+    @contextlib.contextmanager
+    def shielded(self, raise_pending: bool = True) -> Iterator[None]:
+        """Hold SIGINT/SIGTERM back during the block; then raise ``Stopped`` for one that came,
+        unless ``raise_pending`` is false or the block is already leaving with an exception."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if not self._depth and self._pending is not None and raise_pending:
+            signum, self._pending = self._pending, None
+            raise Stopped(signum)

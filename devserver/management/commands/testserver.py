@@ -1,0 +1,150 @@
+"""testserver: a throwaway test database with fixtures, served by runserver's machinery.
+
+Django's command line (``testserver [fixture ...] [--addrport ADDRPORT] [--noinput] [--ipv6]``,
+options before, after or between the fixture names). In one process, in this order: bind the
+port (a port in use fails before any database exists, in runserver's words), create the test
+databases (``devserver.testdb``), load the fixtures (``devserver.fixtures``), then serve with
+runserver's werkzeug server, threaded. Python changes are not reloaded (the test database would
+be lost); template edits show on the next request (``devserver.templates``) and a changed fixture
+file is loaded again in place. However the process stops (Ctrl-C, SIGTERM, an error), the test
+databases are destroyed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from devserver import addrport, testdb
+from devserver.fixtures import Fixtures
+from devserver.interrupts import Interrupts, Stopped
+from devserver.management.commands import runserver
+from devserver.static import StaticFilesApp
+from devserver.templates import watch_templates
+from devserver.watching import Watch
+
+
+class Server(runserver.Command):
+    """runserver's serving half; requests into Django one at a time when ``db_lock`` is set."""
+
+    db_lock: threading.Lock | None = None
+    serving = False
+
+    def on_bind(self, server_port):
+        self.serving = True
+        super().on_bind(server_port)
+
+    def get_handler(self, *args, **options):
+        app = super().get_handler(*args, **options)
+        if self.db_lock is None:
+            return app
+        if isinstance(app, StaticFilesApp):  # static files need no database: not held up
+            app.app = testdb.Serialized(app.app, self.db_lock)
+            return app
+        return testdb.Serialized(app, self.db_lock)
+
+
+class Command(BaseCommand):
+    help = "Runs a development server with data from the given fixture(s)."
+
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "args",
+            metavar="fixture",
+            nargs="*",
+            help="Path(s) to fixtures to load before running the server.",
+        )
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Tells Django to NOT prompt the user for input of any kind.",
+        )
+        parser.add_argument(
+            "--addrport",
+            default="",
+            help="Port number or ipaddr:port to run the server on.",
+        )
+        parser.add_argument(
+            "--ipv6",
+            "-6",
+            action="store_true",
+            dest="use_ipv6",
+            help="Tells Django to use an IPv6 address.",
+        )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Options anywhere among the fixture names (`a --addrport 7000 b` too).
+        parser.parse_args = parser.parse_intermixed_args
+        return parser
+
+    def execute(self, *args, **options):
+        if options["no_color"]:
+            os.environ["DJANGO_COLORS"] = "nocolor"  # as runserver: the request log's colours
+        return super().execute(*args, **options)
+
+    def handle(self, *fixture_labels, **options):
+        if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+            raise CommandError("You must set settings.ALLOWED_HOSTS if DEBUG is False.")
+        server = Server(
+            stdout=self.stdout._out,
+            stderr=self.stderr._out,
+            no_color=options["no_color"],
+            force_color=options["force_color"],
+        )
+        address = addrport.parse(
+            options["addrport"],
+            options["use_ipv6"],
+            server.default_addr,
+            server.default_addr_ipv6,
+            server.default_port,
+        )
+        server.addr, server.port = address.addr, address.port
+        server.use_ipv6, server._raw_ipv6 = address.use_ipv6, address.raw_ipv6
+        interrupts = Interrupts().install()
+        try:
+            server._socket = server.bind()  # before the database: a busy port fails fast
+            try:
+                self.serve(server, fixture_labels, options, interrupts)
+            finally:
+                server._socket.close()
+        except Stopped as stop:
+            when = "" if server.serving else " before the server started"
+            self.stderr.write(f"Stopped by {stop.name}{when}.")
+            sys.exit(128 + stop.signum)
+        finally:
+            interrupts.restore()
+
+    def serve(self, server: Server, labels, options, interrupts: Interrupts) -> None:
+        verbosity = options["verbosity"]
+        with testdb.test_databases(verbosity, options["interactive"], interrupts):
+            aliases = list(connections)
+            # SQLite: requests and fixture reloads take turns (see devserver.testdb).
+            server.db_lock = testdb.shared_lock(aliases)
+            fixtures = Fixtures(labels, DEFAULT_DB_ALIAS, self.stdout, self.stderr, server.db_lock)
+            fixtures.load(verbosity)
+            testdb.keep_open(aliases)
+            watch = Watch()
+            watch_templates(watch)
+            fixtures.watch(watch)
+            watch.start()
+            try:
+                server.inner_run(
+                    None,
+                    skip_checks=True,
+                    use_threading=True,
+                    use_static_handler=True,
+                    insecure_serving=False,
+                    shutdown_message="\nServer stopped.\n",
+                )
+            finally:
+                watch.stop()
