@@ -18,6 +18,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import textwrap
 import threading
 import uuid
 import zipfile
@@ -392,6 +393,43 @@ def test_a_later_fixture_overrides_an_earlier_one_and_the_migrations_rows(testse
     assert "Overridden Books" in text and "Overridden Scoops" in text
     assert "Two Scoops" not in text and text.count("<li>") == 5
     assert "Installed 11 object(s) from 2 fixture(s)" in server.proc.log()
+
+
+def test_rows_a_save_receiver_creates_are_updated_by_the_fixture(testserver, site, tmp_path):
+    # A receiver that ignores ``raw`` makes a product for each category saved; the fixture then
+    # defines that product itself: loaddata must update the row, not insert it a second time.
+    models = site / "catalog" / "models.py"
+    models.write_text(
+        models.read_text()
+        + textwrap.dedent(
+            """
+
+            from django.db.models.signals import post_save
+
+
+            def _starter_product(sender, instance, created, **kwargs):
+                if created:
+                    Product.objects.get_or_create(
+                        pk=1000 + instance.pk,
+                        defaults=dict(
+                            category=instance, name="Starter", slug=f"s{instance.pk}", price=1
+                        ),
+                    )
+
+
+            post_save.connect(_starter_product, sender=Category)
+            """
+        )
+    )
+    rows = []
+    for n in (1, 2, 3):
+        rows.append(fixture("catalog.category", n, name=f"Category {n}", slug=f"c{n}"))
+        rows.append(product(1000 + n, f"Fixture Product {n}", category=n))
+    (tmp_path / "interleaved.json").write_text(json.dumps(rows))
+    server = testserver(str(tmp_path / "interleaved.json"))
+    text = page(server)
+    assert all(f"Fixture Product {n}" in text for n in (1, 2, 3)), text[:2000]
+    assert "Starter" not in text
 
 
 def test_no_fixtures_is_fine(testserver):
