@@ -7,6 +7,12 @@ exists would leave it behind, unknown. ``Interrupts`` turns both signals into ``
 inside ``shielded()``, keeps a signal until the block ends (the destroy path ignores it: the
 process is stopping anyway).
 
+An exception raised by a signal handler is not always delivered: one that lands in a weakref
+callback or a ``__del__`` (an import lock's cleanup, say) is printed as "Exception ignored" and
+the program goes on. So the signal is also noted, and ``check()`` raises ``Stopped`` for it at
+the steps that must not be passed after a stop (the database made, the fixtures loaded, just
+before serving).
+
 While werkzeug serves, ``devserver.serving.serve`` installs its own graceful-stop handlers and
 puts these back afterwards.
 """
@@ -42,7 +48,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self._depth = 0
-        self._pending: int | None = None
+        self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
     def install(self) -> Interrupts:
@@ -57,11 +63,16 @@ class Interrupts:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._depth:
-            if self._pending is None:
-                self._pending = signum
-            return
-        raise Stopped(signum)
+        if self.received is None:
+            self.received = signum
+        if not self._depth:
+            raise Stopped(signum)
+
+    def check(self) -> None:
+        """Raise ``Stopped`` if SIGINT or SIGTERM came (outside ``shielded()``), even when the
+        exception its handler raised was lost."""
+        if self.received is not None and not self._depth:
+            raise Stopped(self.received)
 
     @contextlib.contextmanager
     def shielded(self, raise_pending: bool = True) -> Iterator[None]:
@@ -72,6 +83,5 @@ class Interrupts:
             yield
         finally:
             self._depth -= 1
-        if not self._depth and self._pending is not None and raise_pending:
-            signum, self._pending = self._pending, None
-            raise Stopped(signum)
+        if raise_pending:
+            self.check()

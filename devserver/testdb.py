@@ -164,12 +164,16 @@ def destroy(database: TestDatabase, verbosity: int) -> None:
             return
         if connection.vendor == "postgresql":
             _disconnect_others(database)
-        connection.creation.destroy_test_db(database.old_name, verbosity)
+        try:
+            connection.creation.destroy_test_db(database.old_name, verbosity)
+        except OSError:  # its message could not be written (a closed pipe): destroy quietly
+            connection.creation.destroy_test_db(database.old_name, 0)
     except Exception as exc:
-        print(
-            f"Could not destroy the test database {database.test_name!r}: {one_line(exc)}",
-            file=sys.stderr,
-        )
+        with contextlib.suppress(OSError):
+            print(
+                f"Could not destroy the test database {database.test_name!r}: {one_line(exc)}",
+                file=sys.stderr,
+            )
 
 
 def _disconnect_others(database: TestDatabase) -> None:

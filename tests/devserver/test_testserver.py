@@ -480,6 +480,36 @@ def test_existing_test_database_is_kept_when_nobody_can_answer(site, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_output_to_a_closed_pipe_still_destroys_the_test_database(site, tmp_path):
+    # `manage.py testserver | head`: the messages cannot be written, the destroying must happen.
+    test_db = tmp_path / "test_piped.sqlite3"
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "manage.py", "testserver", "--noinput", "catalog", "--addrport", str(port)],
+        cwd=site,
+        env=base_env({"MYSITE_TEST_DB_NAME": str(test_db)}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        while BANNER_END.encode() not in seen:
+            line = proc.stdout.readline()
+            assert line, seen.decode(errors="replace")
+            seen += line
+        assert test_db.exists()
+        proc.stdout.close()  # the reader is gone
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        assert not test_db.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 # ------------------------------------------------------------------ fixtures, per database
 
 

@@ -33,9 +33,14 @@ class Server(runserver.Command):
     """runserver's serving half; requests into Django one at a time when ``db_lock`` is set."""
 
     db_lock: threading.Lock | None = None
+    interrupts: Interrupts | None = None
     serving = False
 
     def on_bind(self, server_port):
+        # The last step before serve() takes SIGINT/SIGTERM over: a stop that came and whose
+        # exception was lost must not be served through.
+        if self.interrupts is not None:
+            self.interrupts.check()
         self.serving = True
         super().on_bind(server_port)
 
@@ -110,7 +115,7 @@ class Command(BaseCommand):
         )
         server.addr, server.port = address.addr, address.port
         server.use_ipv6, server._raw_ipv6 = address.use_ipv6, address.raw_ipv6
-        interrupts = Interrupts().install()
+        interrupts = server.interrupts = Interrupts().install()
         try:
             server._socket = server.bind()  # before the database: a busy port fails fast
             try:
@@ -127,11 +132,13 @@ class Command(BaseCommand):
     def serve(self, server: Server, labels, options, interrupts: Interrupts) -> None:
         verbosity = options["verbosity"]
         with testdb.test_databases(verbosity, options["interactive"], interrupts):
+            interrupts.check()
             aliases = list(connections)
             # SQLite: requests and fixture reloads take turns (see devserver.testdb).
             server.db_lock = testdb.shared_lock(aliases)
             fixtures = Fixtures(labels, DEFAULT_DB_ALIAS, self.stdout, self.stderr, server.db_lock)
             fixtures.load(verbosity)
+            interrupts.check()
             testdb.keep_open(aliases)
             watch = Watch()
             watch_templates(watch)
