@@ -26,6 +26,7 @@ _BOOT_FILES = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<fro
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
+    worker.stop_requested()  # noted, should the exception be lost
     raise KeyboardInterrupt
 
 

@@ -88,9 +88,10 @@ Signals
 Supervisor: SIGINT and SIGTERM stop everything (the worker gets SIGTERM, then SIGKILL after
 ``STOP_GRACE`` seconds) and exit 0 without a traceback; SIGHUP restarts the worker now.
 Worker: SIGTERM and SIGINT mean stop: stop accepting, send ``stopping``, finish the requests in
-flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. Workers stay in the supervisor's process
-group so that a debugger (``breakpoint()``) in a worker keeps the terminal, and Ctrl-C reaches
-both; the supervisor kills a worker by its PID.
+flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. A worker told to stop before it sent
+``ready`` never sends it: it exits, even if the exception the signal raised was lost. Workers
+stay in the supervisor's process group so that a debugger (``breakpoint()``) in a worker keeps
+the terminal, and Ctrl-C reaches both; the supervisor kills a worker by its PID.
 Template: runs in a process group of its own (``RELOADER_INFO`` gives it the supervisor's
 ``pgid``, which each fork joins again), so signals sent to the supervisor's group never reach
 it; it also ignores SIGINT and SIGTERM sent to it directly, and exits when its control socket

@@ -32,6 +32,7 @@ REPORT_SETTLE_AFTER = 20
 ChangeCallback = Callable[[list[str]], bool]
 
 _channel: _Channel | None = None
+_stop_requested = False  # SIGTERM came (set by the bootstrap's handler)
 
 
 class _Channel:
@@ -210,10 +211,22 @@ def on_change(callback: ChangeCallback) -> None:
 
 def ready() -> None:
     """Tell the supervisor this worker serves (its new modules follow from the reporter thread,
-    so that serving does not wait for them)."""
+    so that serving does not wait for them).
+
+    Raises KeyboardInterrupt if the supervisor already asked this worker to stop: the exception
+    the SIGTERM handler raised can be lost (one landing in a weakref callback or a ``__del__`` is
+    only printed), and a worker must not start serving after it."""
+    if _stop_requested:
+        raise KeyboardInterrupt
     if _channel:
         _channel.send(protocol.READY)
         _channel.report_soon()
+
+
+def stop_requested() -> None:
+    """Called by the bootstrap's SIGTERM handler, before it raises KeyboardInterrupt."""
+    global _stop_requested
+    _stop_requested = True
 
 
 def stopping() -> None:

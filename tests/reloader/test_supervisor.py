@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import textwrap
 import threading
 import time
 
@@ -181,6 +182,37 @@ def test_two_saves_of_the_same_size_within_a_second_run_the_newest_code(reloader
     path.write_text('VERSION = "v2bbbb"\n')
     os.utime(path, ns=(stamp, stamp))
     server.wait_body("v2bbbb")
+
+
+def test_a_worker_that_lost_its_stop_while_starting_does_not_serve(reloader, app_dir):
+    # The exception a SIGTERM raises can be lost (Python only prints one that lands in a weakref
+    # callback or a __del__). A worker told to stop while it starts must still not serve: else
+    # the next one waits for the grace period (30 s here), and the old code answers meanwhile.
+    (app_dir / "slow_start.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+
+            import appmod
+
+            if appmod.VERSION == "v2":
+                open("sleeping", "w").close()
+                try:
+                    time.sleep(20)
+                except KeyboardInterrupt:
+                    pass  # lost, as it may be
+
+            import server
+
+            server.main()
+            """
+        )
+    )
+    server = reloader("--grace", "30", command=[PYTHON, "slow_start.py"])
+    server.edit("appmod.py", 'VERSION = "v2"\n')
+    wait_until(lambda: (app_dir / "sleeping").exists(), 20, what="the second worker to start")
+    server.edit("appmod.py", 'VERSION = "v3"\n')
+    server.wait_body("v3", timeout=15)
 
 
 def test_worker_that_dies_after_serving_is_reported_and_restarted_on_change(reloader):
