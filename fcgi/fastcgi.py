@@ -35,7 +35,7 @@ from typing import Any
 
 from flup.server import fcgi_base as _base
 
-from . import errors, prefix
+from . import access, errors, prefix
 from .live import LiveConnections
 
 _HEADER = struct.Struct("!BBHHBx")
@@ -399,6 +399,7 @@ class FastCGIServer(_base.BaseFCGIServer):  # type: ignore[misc]
             debug=debug,
         )
         self.live = LiveConnections()
+        self.web_server_addrs = access.web_server_addrs()
         self.capability = {
             _base.FCGI_MAX_CONNS: concurrency,
             _base.FCGI_MAX_REQS: concurrency,
@@ -406,6 +407,9 @@ class FastCGIServer(_base.BaseFCGIServer):  # type: ignore[misc]
         }
 
     def serve_connection(self, sock: socket.socket, addr: Any) -> None:
+        if not access.allowed(addr, self.web_server_addrs):
+            sock.close()
+            return
         Connection(sock, addr, self, None).run()
 
     def _sanitizeEnv(self, environ: MutableMapping[str, Any]) -> None:
