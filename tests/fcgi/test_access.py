@@ -24,8 +24,7 @@ def test_a_peer_not_in_the_list_is_closed_on_and_a_listed_one_served(fcgi_server
     with pytest.raises((EOFError, ConnectionError)):
         fcgi_get(("127.0.0.1", refused_port), "/pid")
     wait_until(
-        lambda: "connection from 127.0.0.1 refused: not in FCGI_WEB_SERVER_ADDRS"
-        in refusing.log(),
+        lambda: "connection from 127.0.0.1 refused: not in FCGI_WEB_SERVER_ADDRS" in refusing.log(),
         10,
         what="the refusal in the log",
     )
