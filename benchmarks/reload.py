@@ -41,8 +41,6 @@ SERVERS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
     "watchfiles": ("django-watchfiles", {"MYSITE_RUNSERVER": "watchfiles"}, ()),
 }
 
-WRK: str | None = None  # set in main()
-
 
 def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -105,11 +103,11 @@ class Looper(threading.Thread):
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-def wrk(port: int, path: str, seconds: int) -> float:
-    if WRK is None:
+def wrk(binary: str | None, port: int, path: str, seconds: int) -> float:
+    if binary is None:
         return float("nan")
     out = subprocess.run(
-        [WRK, "-t1", "-c4", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+        [binary, "-t1", "-c4", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         check=True,
@@ -134,7 +132,9 @@ def save_and_wait(port: int, version_file: Path, n: int, timeout: float) -> floa
     return None
 
 
-def measure(kind: str, site: Path, edits: int, wrk_seconds: int) -> dict[str, object]:
+def measure(
+    kind: str, site: Path, edits: int, wrk_binary: str | None, wrk_seconds: int
+) -> dict[str, object]:
     label, extra, args = SERVERS[kind]
     version_file = site / "diagnostics" / "version.py"
     version_file.write_text("VERSION = 0\n")
@@ -182,8 +182,8 @@ def measure(kind: str, site: Path, edits: int, wrk_seconds: int) -> dict[str, ob
         looper.join(15)
         if looper.errors:
             print(f"  {label}: failed requests: {looper.errors}", flush=True)
-        page = wrk(port, "/", wrk_seconds)
-        static = wrk(port, "/static/bench/1mb.bin", wrk_seconds)
+        page = wrk(wrk_binary, port, "/", wrk_seconds)
+        static = wrk(wrk_binary, port, "/static/bench/1mb.bin", wrk_seconds)
         return {
             "latencies": latencies,
             "missed": missed,
@@ -205,9 +205,8 @@ def main() -> None:
     parser.add_argument("--wrk-seconds", type=int, default=5)
     parser.add_argument("--only", default=",".join(SERVERS))
     args = parser.parse_args()
-    global WRK
-    WRK = ensure_wrk()
-    if WRK is None:
+    wrk_binary = ensure_wrk()
+    if wrk_binary is None:
         print("wrk not found (Debian's package wrk): requests/s not measured", flush=True)
     kinds = [k for k in args.only.split(",") if k]
     results: dict[str, list[dict[str, object]]] = {k: [] for k in kinds}
@@ -215,7 +214,7 @@ def main() -> None:
         site = prepare(Path(tmp))
         for _ in range(args.rounds):
             for kind in kinds:
-                results[kind].append(measure(kind, site, args.edits, args.wrk_seconds))
+                results[kind].append(measure(kind, site, args.edits, wrk_binary, args.wrk_seconds))
     summary = {}
     for kind in kinds:
         runs = results[kind]
