@@ -70,7 +70,7 @@ def resolve_backend(backend: Backend) -> Backend:
 
 
 def backend_name(backend: Backend, poll_interval: float = 0.5) -> str:
-    """How a backend will be named, without importing it."""
+    """How a backend is named (its watcher's ``name``), known without importing it."""
     resolved = resolve_backend(backend)
     if resolved == "poll":
         return f"polling every {poll_interval:g}s"

@@ -17,7 +17,16 @@ from watchdog.observers.inotify_c import CallbackId, InotifyEvent, InotifyFD, Ma
 from watchdog.observers.inotify_c import InotifyConstants as C
 
 from ..ignore import IgnoreRules
-from . import LIMIT, OVERFLOW, OnChange, Watcher, WatchLimitReached, skip_dir, walk_tree
+from . import (
+    LIMIT,
+    OVERFLOW,
+    OnChange,
+    Watcher,
+    WatchLimitReached,
+    backend_name,
+    skip_dir,
+    walk_tree,
+)
 
 MASK = Mask(
     C.IN_CREATE
@@ -35,7 +44,7 @@ _CALLBACK_ID = CallbackId(1)
 
 
 class InotifyWatcher(Watcher):
-    name = "inotify"
+    name = backend_name("inotify")
 
     def __init__(self, on_change: OnChange, ignore: IgnoreRules) -> None:
         super().__init__(on_change, ignore)

@@ -22,7 +22,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from ..ignore import IgnoreRules
-from . import LIMIT, OnChange, Watcher
+from . import LIMIT, OnChange, Watcher, backend_name
 
 EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
@@ -48,12 +48,11 @@ class _Handler(FileSystemEventHandler):
 
 
 class ObserverWatcher(Watcher):
-    name = "watchdog"
+    name = backend_name("observer")
 
     def __init__(self, on_change: OnChange, ignore: IgnoreRules) -> None:
         super().__init__(on_change, ignore)
         self._observer = Observer()
-        self.name = "watchdog"
         self._handler = _Handler(self)
         self._lock = threading.Lock()
         self._watched: set[tuple[str, bool]] = set()

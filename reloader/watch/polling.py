@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 
 from ..ignore import IgnoreRules
-from . import OnChange, Watcher, walk_tree
+from . import OnChange, Watcher, backend_name, walk_tree
 
 Stamp = tuple[int, int, int] | None
 
@@ -36,7 +36,7 @@ class PollingWatcher(Watcher):
     def __init__(self, on_change: OnChange, ignore: IgnoreRules, interval: float = 0.5) -> None:
         super().__init__(on_change, ignore)
         self.interval = interval
-        self.name = f"polling every {interval:g}s"
+        self.name = backend_name("poll", interval)
         self._lock = threading.Lock()
         self._files: dict[str, Stamp] = {}
         self._dirs: dict[str, tuple[Stamp, frozenset[str]]] = {}
