@@ -170,18 +170,19 @@ class Command(BaseCommand):
         )
 
     # ----------------------------------------------------------------- the user's process
-    def handle(self, *args, **options):
+    def set_address(self, text: str | None, use_ipv6: bool) -> None:
+        """What Django's handle() does first: refuse DEBUG off without ALLOWED_HOSTS, then parse
+        ``addrport`` into ``addr``, ``port`` and ``use_ipv6`` (CommandError, Django's wording)."""
         if not settings.DEBUG and not settings.ALLOWED_HOSTS:
             raise CommandError("You must set settings.ALLOWED_HOSTS if DEBUG is False.")
         address = addrport.parse(
-            options["addrport"],
-            options["use_ipv6"],
-            self.default_addr,
-            self.default_addr_ipv6,
-            self.default_port,
+            text, use_ipv6, self.default_addr, self.default_addr_ipv6, self.default_port
         )
         self.addr, self.port = address.addr, address.port
         self.use_ipv6, self._raw_ipv6 = address.use_ipv6, address.raw_ipv6
+
+    def handle(self, *args, **options):
+        self.set_address(options["addrport"], options["use_ipv6"])
         admin_dir = options.get("admin_media_path")
         if admin_dir and not os.path.isdir(admin_dir):
             raise CommandError(f"The --adminmedia directory {admin_dir!r} does not exist.")

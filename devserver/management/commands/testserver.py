@@ -16,11 +16,10 @@ import os
 import sys
 import threading
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from devserver import addrport, testdb
+from devserver import testdb
 from devserver.fixtures import Fixtures
 from devserver.interrupts import Interrupts, Stopped
 from devserver.management.commands import runserver
@@ -98,23 +97,13 @@ class Command(BaseCommand):
         return super().execute(*args, **options)
 
     def handle(self, *fixture_labels, **options):
-        if not settings.DEBUG and not settings.ALLOWED_HOSTS:
-            raise CommandError("You must set settings.ALLOWED_HOSTS if DEBUG is False.")
         server = Server(
             stdout=self.stdout._out,
             stderr=self.stderr._out,
             no_color=options["no_color"],
             force_color=options["force_color"],
         )
-        address = addrport.parse(
-            options["addrport"],
-            options["use_ipv6"],
-            server.default_addr,
-            server.default_addr_ipv6,
-            server.default_port,
-        )
-        server.addr, server.port = address.addr, address.port
-        server.use_ipv6, server._raw_ipv6 = address.use_ipv6, address.raw_ipv6
+        server.set_address(options["addrport"], options["use_ipv6"])
         interrupts = server.interrupts = Interrupts().install()
         try:
             server._socket = server.bind()  # before the database: a busy port fails fast
