@@ -9,9 +9,10 @@ process is stopping anyway).
 
 An exception raised by a signal handler is not always delivered: one that lands in a weakref
 callback or a ``__del__`` (an import lock's cleanup, say) is printed as "Exception ignored" and
-the program goes on. So the signal is also noted, and ``check()`` raises ``Stopped`` for it at
-the steps that must not be passed after a stop (the database made, the fixtures loaded, just
-before serving).
+the program goes on. Where that is known to happen the handler does not raise: the signal comes
+again a moment later (``reloader.worker.defer_if_unraisable``). Where it is not known, the
+signal is noted all the same, and ``check()`` raises ``Stopped`` for it at the steps that must
+not be passed after a stop (the database made, the fixtures loaded, just before serving).
 
 While werkzeug serves, ``devserver.serving.serve`` installs its own graceful-stop handlers and
 puts these back afterwards.
@@ -25,6 +26,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
+
+from reloader import worker
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -49,6 +52,7 @@ class Interrupts:
     def __init__(self) -> None:
         self._depth = 0
         self.received: int | None = None
+        self._retry: threading.Timer | None = None
         self._previous: dict[int, Any] = {}
 
     def install(self) -> Interrupts:
@@ -58,6 +62,8 @@ class Interrupts:
         return self
 
     def restore(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
@@ -65,8 +71,13 @@ class Interrupts:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
-        if not self._depth:
-            raise Stopped(signum)
+        if self._depth:
+            return
+        retry = worker.defer_if_unraisable(signum, frame)
+        if retry is not None:
+            self._retry = retry
+            return
+        raise Stopped(signum)
 
     def check(self) -> None:
         """Raise ``Stopped`` if SIGINT or SIGTERM came (outside ``shielded()``), even when the

@@ -26,8 +26,9 @@ _BOOT_FILES = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<fro
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    worker.stop_requested()  # noted, should the exception be lost
-    raise KeyboardInterrupt
+    worker.stop_requested()  # noted, should the exception be lost all the same
+    if worker.defer_if_unraisable(signum, frame) is None:
+        raise KeyboardInterrupt
 
 
 def run_target(target: Target) -> int:

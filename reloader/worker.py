@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any
 
 from . import protocol
@@ -227,6 +228,29 @@ def stop_requested() -> None:
     """Called by the bootstrap's SIGTERM handler, before it raises KeyboardInterrupt."""
     global _stop_requested
     _stop_requested = True
+
+
+REDELIVER_AFTER = 0.01
+
+
+def defer_if_unraisable(signum: int, frame: FrameType | None) -> threading.Timer | None:
+    """For a signal handler about to raise: None when an exception raised in ``frame`` reaches
+    the program. Python only prints ("Exception ignored in ...") what is raised in a ``__del__``
+    or in the import machinery's weakref callback (``_get_module_lock.<locals>.cb``), and goes
+    on; there, this sends ``signum`` to the main thread again shortly, so that the handler runs
+    anew elsewhere, and returns that timer (cancel it once the stop was delivered otherwise).
+    The handler should then return without raising."""
+    if frame is None:
+        return None
+    code = frame.f_code
+    if not (code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__"):
+        return None
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(REDELIVER_AFTER, signal.pthread_kill, (main, signum))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def stopping() -> None:

@@ -230,6 +230,15 @@ class ServerProcess:
         self._log.close()
 
 
+def frame_in(filename: str, function: str = "f"):
+    """A live frame of a function compiled as if it came from ``filename`` (e.g. the import
+    machinery's ``<frozen importlib._bootstrap>``), for a signal handler to be given."""
+    namespace: dict[str, object] = {}
+    source = f"def {function}():\n    import sys\n    return sys._getframe()\n"
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[function]()  # type: ignore[operator]
+
+
 def base_env(extra: Mapping[str, str] | None = None, drop: Iterable[str] = ()) -> dict[str, str]:
     """The environment for a child: ours, unbuffered, without anything that steers Django, and
     writing bytecode (as on a developer's machine: the stale-.pyc tests need it)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 
 import pytest
 
 from devserver.interrupts import Interrupts, Stopped
+from tests.support import frame_in
 
 
 def test_a_stop_whose_exception_was_swallowed_is_raised_by_check():
@@ -35,3 +37,18 @@ def test_the_destroy_path_is_not_interrupted():
     with interrupts.shielded(raise_pending=False):
         interrupts._handle(signal.SIGINT, None)
     assert interrupts.received == signal.SIGINT
+
+
+def test_a_stop_in_the_import_machinery_is_raised_again_outside_it():
+    # There Python would only print the exception ("Exception ignored in ... cb"): the handler
+    # does not raise, and the signal comes again a moment later, outside.
+    interrupts = Interrupts().install()
+    try:
+        interrupts._handle(signal.SIGTERM, frame_in("<frozen importlib._bootstrap>", "cb"))
+        with pytest.raises(Stopped) as caught:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                time.sleep(0.005)
+        assert caught.value.name == "SIGTERM"
+    finally:
+        interrupts.restore()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import pytest
 
-from reloader import protocol
+from reloader import protocol, worker
 from reloader.cli import parse_bind
 from reloader.config import ConfigError, SocketSpec, SupervisorConfig, Target, target_from_command
 from reloader.debounce import Debouncer
 from reloader.ignore import IgnoreRules, glob_match
+from tests.support import frame_in, wait_until
 
 
 class TestDebouncer:
@@ -211,3 +213,19 @@ def test_bytecode_of_changed_sources_is_removed(tmp_path):
     assert os.path.exists(cached)
     assert bytecode.invalidate([str(src), str(tmp_path / "notes.txt")]) == 1
     assert not os.path.exists(cached)
+
+
+def test_a_signal_exception_that_would_be_lost_is_deferred_and_the_signal_sent_again():
+    got: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    try:
+        assert worker.defer_if_unraisable(signal.SIGUSR1, sys._getframe()) is None
+        assert worker.defer_if_unraisable(signal.SIGUSR1, None) is None
+        assert got == []
+        for frame in (frame_in("<frozen importlib._bootstrap>", "cb"), frame_in("x.py", "__del__")):
+            assert worker.defer_if_unraisable(signal.SIGUSR1, frame) is not None
+            wait_until(lambda: got, 5, what="the signal sent again")
+            assert got == [signal.SIGUSR1]
+            got.clear()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
