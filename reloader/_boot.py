@@ -3,7 +3,8 @@
 Connects to the supervisor (``worker.attach``), then runs the target as Python's own command line
 would (``-m``, a script, ``-c``, or a ``module:function`` call). An exception escaping the program
 is reported to the supervisor (which prints it once and shows the error page) instead of printed
-here. SIGTERM becomes KeyboardInterrupt, the exception servers already treat as "stop".
+here. SIGTERM and SIGHUP (the terminal closed) become KeyboardInterrupt, the exception servers
+already treat as "stop".
 """
 
 from __future__ import annotations
@@ -125,11 +126,12 @@ def boot(
     with what the template already reported)."""
     worker.attach(inherited, known_files, known_modules)
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     status = run_target(target)
     # The program is over: a stop signal now (the supervisor retiring us while Ctrl-C already
     # did) has nothing left to interrupt but our own exit.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()

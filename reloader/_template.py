@@ -29,6 +29,7 @@ import traceback
 from typing import Any
 
 from . import _boot, protocol
+from .children import set_parent_death_signal
 from .config import Target
 from .modules import is_library_file, module_file, module_files
 
@@ -58,6 +59,7 @@ class Template:
         self.worker_pgid = int(inherited.info.get("pgid", 0))
         self.reader = protocol.MessageReader()
         self.fds: list[int] = []
+        self.requests: dict[int, dict[str, Any]] = {}  # fork messages waiting for their socket
         self.queue: list[str] = []
         self.failed: set[str] = set()
         self.trusted: set[str] = {"reloader"}  # packages the supervisor vouches for
@@ -115,10 +117,10 @@ class Template:
         )
 
     # -------------------------------------------------------------- forking
-    def fork(self, message: dict[str, Any], fd: int) -> None:
+    def asked(self, message: dict[str, Any]) -> None:
+        """A worker is wanted: ask for its control socket, or say why it cannot be forked."""
         generation = message.get("generation", 0)
         if threading.active_count() > 1:
-            os.close(fd)
             names = ", ".join(
                 t.name for t in threading.enumerate() if t is not threading.current_thread()
             )
@@ -128,6 +130,11 @@ class Template:
                 error=f"a thread runs in the template ({names})",
             )
             return
+        self.requests[generation] = message
+        self.send(protocol.FORKING, generation=generation)
+
+    def fork(self, message: dict[str, Any], fd: int) -> None:
+        generation = message.get("generation", 0)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         gc.freeze()  # the preloaded objects stay out of the child's collections: fewer page copies
@@ -143,6 +150,7 @@ class Template:
             signal.set_wakeup_fd(-1)
             for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
+            self.requests.clear()
             signal.signal(signal.SIGINT, signal.default_int_handler)
             if self.worker_pgid:
                 # Back in the supervisor's process group: the terminal's (a debugger works), and
@@ -183,6 +191,7 @@ class Template:
         # whole group): the template ends when its control socket closes.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         selector = selectors.DefaultSelector()
@@ -222,8 +231,17 @@ class Template:
                 self.queue += [str(m) for m in message.get("modules", [])]
                 if not self.queue:
                     self.preloaded()
-            elif kind == protocol.FORK and self.fds:
-                self.fork(message, self.fds.pop(0))
+            elif kind == protocol.FORK:
+                self.asked(message)
+            elif kind == protocol.SOCKET and self.fds:
+                fd = self.fds.pop(0)
+                request = self.requests.pop(int(message.get("generation", -1)), None)
+                if request is None:
+                    os.close(fd)
+                else:
+                    self.fork(request, fd)
+            elif kind == protocol.CANCEL:
+                self.requests.pop(int(message.get("generation", -1)), None)
         return True
 
 
@@ -232,6 +250,11 @@ def main() -> None:
     if inherited.control is None:
         print("reloader: the template is started by the supervisor", file=sys.stderr)
         sys.exit(protocol.EXIT_USAGE)
+    # Gone with the supervisor, even in the middle of a long import: it holds the listening
+    # sockets. If the supervisor died before this call, the template has another parent now.
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != inherited.info.get("supervisor", os.getppid()):
+        sys.exit(protocol.EXIT_ERROR)
     Template(inherited).run()
 
 

@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="spawn a fresh interpreter per restart, or fork from a template",
     )
     parser.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=(
+            "with --start fork: also import MODULE in the fork template (its package is "
+            "trusted even outside site-packages; never list code you edit); repeatable"
+        ),
+    )
+    parser.add_argument(
         "--debounce",
         type=float,
         default=0.02,
@@ -130,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> SupervisorConfig:
         backend=args.backend or "auto",
         poll_interval=args.poll_interval,
         start=args.start,
+        preload=tuple(args.preload),
         quiet_period=args.debounce,
         max_wait=max(2.0, args.debounce),
         grace=args.grace,
@@ -147,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = config_from_args(args)
-        return Supervisor(config).run()
+        return Supervisor(config, adopt_orphans=True).run()
     except (ConfigError, BindError) as exc:
         print(f"reloader: error: {exc}", file=sys.stderr)
         return protocol.EXIT_USAGE if isinstance(exc, ConfigError) else protocol.EXIT_ERROR

@@ -39,9 +39,10 @@ Passed with ``pass_fds`` (never ``close_fds=False``): the control socket and the
 sockets, at the numbers the variables above give. Nothing else is inherited, so nothing leaks to
 grandchildren; the worker marks the fds non-inheritable as soon as it has read them. The fork
 start receives the control socket of each new worker over the template's own control socket
-(``SCM_RIGHTS``, one fd with each ``fork`` message); the listening sockets are inherited by the
+(``SCM_RIGHTS``, one fd with each ``socket`` message); the listening sockets are inherited by the
 template when it starts, and by its forks. The template is started with the same variables as a
-worker (its ``RELOADER_INFO`` says ``{"role": "template", "pgid": <the supervisor's>}``).
+worker (its ``RELOADER_INFO`` says ``{"role": "template", "pgid": <the supervisor's>,
+"supervisor": <its pid>}``).
 
 Control messages
 ----------------
@@ -74,9 +75,17 @@ Template (fork start) to and from supervisor:
                import, between forks. Importing project code (a file outside the stdlib and
                site-packages) makes the template give up, except from the ``trusted`` packages
                (those of ``SupervisorConfig.preload``, which the caller vouches for).
-``fork``       supervisor to template, with one fd (the new worker's control socket) attached:
-               ``{"generation": int, "target": {...}, "env": {name: value}, "cwd": str,
-               "info": {...}}``.
+``fork``       supervisor to template: ``{"generation": int, "target": {...}, "env": {name: value},
+               "cwd": str, "info": {...}}``: a worker is wanted. No fd yet: the supervisor keeps
+               the worker's control socket until the template answers, and starts the worker
+               cold instead if it does not answer within ``FORK_PATIENCE`` seconds (a library
+               slow to import), so the supervisor never waits for the template.
+``forking``    template to supervisor: ``{"generation": int}``: the template read ``fork``
+               between two of its imports and can fork now.
+``socket``     supervisor to template, with one fd attached (the new worker's control socket,
+               ``SCM_RIGHTS``): ``{"generation": int}``: fork it now.
+``cancel``     supervisor to template: ``{"generation": int}``: forget that ``fork`` (the
+               worker started cold meanwhile, or was stopped before it started).
 ``forked``     template to supervisor: ``{"pid": int, "generation": int}``, or
                ``{"error": str, "generation": int}`` when it cannot fork (a thread is running).
 ``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
@@ -85,25 +94,33 @@ Template (fork start) to and from supervisor:
 
 Signals
 -------
-Supervisor: SIGINT and SIGTERM stop everything (the worker gets SIGTERM, then SIGKILL after
-``STOP_GRACE`` seconds) and exit 0 without a traceback; SIGHUP restarts the worker now.
-Worker: SIGTERM and SIGINT mean stop: stop accepting, send ``stopping``, finish the requests in
-flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. A worker told to stop before it sent
-``ready`` never sends it: it exits, even if the exception the signal raised was lost. Workers
-stay in the supervisor's process group so that a debugger (``breakpoint()``) in a worker keeps
-the terminal, and Ctrl-C reaches both; the supervisor kills a worker by its PID.
+Supervisor: SIGINT, SIGTERM and SIGHUP (the terminal closed) stop everything: the listening
+sockets are shut down at once (the port is free for the next server), the worker gets SIGTERM,
+then SIGKILL after ``STOP_GRACE`` seconds, and the supervisor exits 0 without a traceback. A second
+SIGINT/SIGTERM kills the workers at once. SIGUSR1 restarts the worker now. SIGCHLD only wakes
+the loop: every child that ends is reaped, those of others too when the supervisor is PID 1 or a
+child subreaper (``python -m reloader`` makes itself one on Linux: a fork whose template ended
+is re-parented to it).
+Worker: SIGTERM, SIGINT and SIGHUP mean stop: stop accepting, send ``stopping``, finish the
+requests in flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. A worker told to stop before
+it sent ``ready`` never sends it: it exits, even if the exception the signal raised was lost.
+Workers stay in the supervisor's process group so that a debugger (``breakpoint()``) in a worker
+keeps the terminal, and Ctrl-C reaches both; the supervisor kills a worker by its PID.
 Template: runs in a process group of its own (``RELOADER_INFO`` gives it the supervisor's
 ``pgid``, which each fork joins again), so signals sent to the supervisor's group never reach
-it; it also ignores SIGINT and SIGTERM sent to it directly, and exits when its control socket
-closes (its forks live on, each tied to the
-supervisor by its own control socket); it reaps its forks on SIGCHLD and reports them. It says
-``hello`` when it can fork, and forks between two of its imports.
+it; it also ignores SIGINT, SIGTERM and SIGHUP sent to it directly, and exits when its control
+socket closes (its forks live on, each tied to the supervisor by its own control socket). The
+supervisor SIGKILLs a template it replaces or stops, whatever it is importing. It reaps its
+forks on SIGCHLD and reports them. It says ``hello`` when it can fork, and forks between two of
+its imports.
 
 Parent death
 ------------
-A child reads its control socket in a thread; end of file means the supervisor is gone (even by
-SIGKILL). The child then stops as on SIGTERM and exits by ``ORPHAN_EXIT`` seconds at the latest,
-so no orphan keeps the port.
+A worker reads its control socket in a thread; end of file means the supervisor is gone (even
+by SIGKILL). The worker then shuts its listening sockets down (the port is free at once: nobody
+is left to serve on it), stops as on SIGTERM, and exits by ``ORPHAN_EXIT`` seconds at the latest.
+The template and plain commands (not Python: they cannot read a control socket) get SIGKILL
+from the kernel when the supervisor dies (``PR_SET_PDEATHSIG``, Linux).
 
 Exit codes
 ----------
@@ -133,6 +150,9 @@ STOPPING = "stopping"
 RELOAD = "reload"
 CHANGED = "changed"
 FORK = "fork"
+FORKING = "forking"
+SOCKET = "socket"
+CANCEL = "cancel"
 FORKED = "forked"
 EXITED = "exited"
 PRELOADED = "preloaded"
@@ -144,7 +164,8 @@ EXIT_USAGE = 2
 
 STOP_GRACE = 5.0
 DRAIN_TIMEOUT = 3.0
-ORPHAN_EXIT = 1.0
+ORPHAN_EXIT = 0.5
+FORK_PATIENCE = 0.3
 
 MAX_MESSAGE = 64 * 1024 * 1024
 

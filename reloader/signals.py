@@ -12,7 +12,7 @@ from types import FrameType
 
 logger = logging.getLogger("reloader")
 
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD)
 
 
 @contextlib.contextmanager

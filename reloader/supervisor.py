@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from . import bytecode, protocol
+from . import bytecode, children, protocol
 from . import sockets as socket_utils
 from .config import SupervisorConfig
 from .debounce import Debouncer
@@ -45,20 +45,24 @@ STOPPING = "stopping"
 class _Retiring:
     def __init__(self, handle: WorkerHandle, deadline: float) -> None:
         self.handle = handle
-        self.deadline = deadline
+        self.deadline: float | None = deadline  # None once killed: nothing more to wait for
         self.stopped_accepting = False
-        self.killed = False
 
 
 class Supervisor:
     """Run ``config.target`` in a worker, restart it on change, hold the sockets.
 
-    ``run()`` blocks until SIGINT/SIGTERM (or ``stop()`` from another thread) and returns the exit
-    status. Binding errors raise ``sockets.BindError`` before anything starts.
+    ``run()`` blocks until SIGINT/SIGTERM/SIGHUP (or ``stop()`` from another thread) and returns
+    the exit status. Binding errors raise ``sockets.BindError`` before anything starts.
+
+    ``adopt_orphans``: reap every child that ends, not only those the supervisor started (for a
+    supervisor that is its own program: ``python -m reloader`` makes itself a child subreaper,
+    and may be PID 1 in a container). An embedder's own children are left alone otherwise.
     """
 
-    def __init__(self, config: SupervisorConfig) -> None:
+    def __init__(self, config: SupervisorConfig, adopt_orphans: bool = False) -> None:
         self.config = config
+        self._adopt_orphans = adopt_orphans
         self.state = STARTING
         self.generation = 0
         self._debounce = Debouncer(config.quiet_period, config.max_wait)
@@ -81,6 +85,7 @@ class Supervisor:
         self._sockets: list[socket.socket] = []
         self._listening_for_errors = False
         self._starter: Starter | None = None
+        self._reaper = children.Reaper()
         self.ready = threading.Event()  # set when a worker first says it serves (for embedders)
 
     # ----------------------------------------------------------------------------- public
@@ -118,17 +123,22 @@ class Supervisor:
 
     # ----------------------------------------------------------------------------- setup
     def _setup(self) -> None:
+        if self._adopt_orphans and os.getpid() != 1:
+            self._adopt_orphans = children.become_subreaper()
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._starter = make_starter(
-            self.config, [s.fileno() for s in self._sockets], self._watch_template_files
+            self.config,
+            [s.fileno() for s in self._sockets],
+            self._watch_template_files,
+            self._reaper,
         )
         self._sync_starter_fd()
 
     def _teardown(self) -> None:
         for retiring in self._retiring:
-            self._kill(retiring.handle)
+            retiring.handle.send_signal(signal.SIGKILL)
         if self._worker is not None:
-            self._kill(self._worker)
+            self._worker.send_signal(signal.SIGKILL)
         self._responder.close_all()
         self._set.stop()
         if self._starter is not None:
@@ -161,6 +171,8 @@ class Supervisor:
         self._handle_signals()
         self._handle_changes()
         now = time.monotonic()
+        assert self._starter is not None
+        self._starter.tick(now)
         self._responder.expire(now)
         self._reap(now)
         batch = self._debounce.take(now)
@@ -168,7 +180,12 @@ class Supervisor:
             self._restart(batch)
 
     def _timeout(self) -> float | None:
-        deadlines = [self._debounce.deadline(), self._responder.next_deadline()]
+        assert self._starter is not None
+        deadlines = [
+            self._debounce.deadline(),
+            self._responder.next_deadline(),
+            self._starter.deadline(),
+        ]
         deadlines += [r.deadline for r in self._retiring]
         if self._retiring or self.state == STOPPING:
             deadlines.append(time.monotonic() + 0.05)  # also poll: SIGCHLD may be someone else's
@@ -186,14 +203,14 @@ class Supervisor:
             self._begin_stop()
         while self._signals:
             signum = self._signals.pop(0)
-            if signum in (signal.SIGINT, signal.SIGTERM):
+            if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 if self.state == STOPPING:
                     for retiring in self._retiring:  # asked twice: do not wait any longer
-                        self._kill(retiring.handle)
+                        self._kill(retiring)
                 else:
                     self._begin_stop()
-            elif signum == signal.SIGHUP and self.state != STOPPING:
-                self._restart(["SIGHUP"], forced=True)
+            elif signum == signal.SIGUSR1 and self.state != STOPPING:
+                self._restart(["SIGUSR1"], forced=True)
 
     def _begin_stop(self) -> None:
         self.state = STOPPING
@@ -203,6 +220,12 @@ class Supervisor:
         if self._worker is not None:
             self._retire(self._worker)
             self._worker = None
+        # The port is free for the next server at once, not after the workers' teardown: the
+        # held sockets are shared with every worker, and a shutdown acts on all the copies.
+        # Connections already accepted are not affected: their requests finish.
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     # ----------------------------------------------------------------------------- changes
     def _on_change(self, paths: list[str]) -> None:
@@ -316,27 +339,31 @@ class Supervisor:
         handle.send_signal(signal.SIGTERM)
         self._retiring.append(_Retiring(handle, time.monotonic() + self.config.grace))
 
-    def _kill(self, handle: WorkerHandle) -> None:
-        handle.send_signal(signal.SIGKILL)
+    def _kill(self, retiring: _Retiring) -> None:
+        retiring.handle.send_signal(signal.SIGKILL)
+        retiring.deadline = None
 
     def _alive_workers(self) -> bool:
         return bool(self._retiring) or self._worker is not None
 
     def _reap(self, now: float) -> None:
+        orphans = self._reaper.reap() if self._adopt_orphans else self._reaper.reap_owned()
+        if orphans:
+            assert self._starter is not None
+            self._starter.reaped(orphans)
         for retiring in list(self._retiring):
             status = retiring.handle.poll()
             if status is not None:
                 self._retiring.remove(retiring)
                 self._forget(retiring.handle)
-            elif now >= retiring.deadline and not retiring.killed:
+            elif retiring.deadline is not None and now >= retiring.deadline:
                 logger.warning(
                     "The %s (pid %s) did not stop within %gs; killing it.",
                     self.config.name,
                     retiring.handle.pid,
                     self.config.grace,
                 )
-                self._kill(retiring.handle)
-                retiring.killed = True
+                self._kill(retiring)
         self._maybe_start()
         worker = self._worker
         if worker is not None:
@@ -427,7 +454,9 @@ class Supervisor:
     def _on_message(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
         kind = message["kind"]
         current = handle is self._worker
-        if kind == protocol.WATCH:
+        if kind == protocol.HELLO and isinstance(message.get("pid"), int):
+            handle.hello(message["pid"])
+        elif kind == protocol.WATCH:
             files = [str(f) for f in message.get("files", [])]
             trees = [(str(t[0]), str(t[1])) for t in message.get("trees", []) if len(t) == 2]
             self._watch(files, trees)

@@ -147,10 +147,20 @@ class _Channel:
 
 
 def _orphaned() -> None:
-    """The supervisor is gone: stop as on SIGTERM, and be gone within ORPHAN_EXIT seconds."""
+    """The supervisor is gone: free the port, stop as on SIGTERM, and be gone within
+    ORPHAN_EXIT seconds."""
     timer = threading.Timer(protocol.ORPHAN_EXIT, os._exit, args=(protocol.EXIT_ERROR,))
     timer.daemon = True
     timer.start()
+    if _channel is not None:
+        # Nobody is left to serve on the held sockets: shut them down (for every process that
+        # holds a copy), so that the port is free now, whatever this process still does.
+        for fd in _channel.listen_fds:
+            with contextlib.suppress(OSError):
+                sock = socket.socket(fileno=os.dup(fd))
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
     with contextlib.suppress(ProcessLookupError):
         os.kill(os.getpid(), signal.SIGTERM)
 

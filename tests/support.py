@@ -122,6 +122,34 @@ def proc_stat(pid: int) -> tuple[str, int, int, int] | None:
     return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3])
 
 
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of a process so far, in clock ticks (usually 1/100 s)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds_over(pid: int, seconds: float) -> float:
+    """CPU seconds a process used during the next ``seconds`` of wall time (a measurement
+    window, not a wait for something to happen)."""
+    before = cpu_ticks(pid)
+    time.sleep(seconds)
+    return (cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
+
+
+def zombie_children(pid: int) -> list[int]:
+    """Children of ``pid`` that exited and that nobody reaped."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit()
+        and (stat := proc_stat(int(entry))) is not None
+        and stat[0] == "Z"
+        and stat[1] == pid
+    ]
+
+
 def live_processes() -> Iterator[tuple[int, tuple[str, int, int, int]]]:
     """(pid, stat) of every process that is not a zombie."""
     for entry in os.listdir("/proc"):

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..children import Reaper
 from ..config import SupervisorConfig
 
 
@@ -37,6 +38,9 @@ class WorkerHandle(ABC):
     @abstractmethod
     def send_signal(self, signum: int) -> None: ...
 
+    def hello(self, pid: int) -> None:  # noqa: B027 - only a fork learns its PID this way
+        """The worker's first message named its PID."""
+
     def close(self) -> None:
         self.control.close()
 
@@ -55,6 +59,17 @@ class Starter(ABC):
 
     def handle_readable(self) -> None:  # noqa: B027 - only the fork start has messages
         """Read the starter's own messages (workers' exit statuses, the template's files)."""
+
+    def deadline(self) -> float | None:
+        """When ``tick`` must run next (``time.monotonic()``), if the starter waits for
+        something."""
+        return None
+
+    def tick(self, now: float) -> None:  # noqa: B027
+        """Act on what did not happen in time (a template that does not answer)."""
+
+    def reaped(self, statuses: Mapping[int, int]) -> None:  # noqa: B027
+        """Processes the supervisor reaped that it did not start itself (orphaned forks)."""
 
     def learn(self, modules: list[str]) -> None:  # noqa: B027
         """Library modules a worker imported (the fork start preloads them)."""
@@ -84,11 +99,12 @@ def make_starter(
     config: SupervisorConfig,
     listen_fds: list[int],
     on_template_files: Callable[[list[str], int], None],
+    reaper: Reaper,
 ) -> Starter:
     if resolve_start(config) == "fork":
         from .fork import ForkStarter
 
-        return ForkStarter(config, listen_fds, on_template_files)
+        return ForkStarter(config, listen_fds, on_template_files, reaper)
     from .spawn import SpawnStarter
 
-    return SpawnStarter(config, listen_fds)
+    return SpawnStarter(config, listen_fds, reaper)

@@ -3,9 +3,14 @@
 The template is a fresh interpreter started with ``subprocess`` (the supervisor itself never
 forks: it runs threads). It learns what to import from the workers' reports (their stdlib and
 site-packages modules) plus ``SupervisorConfig.preload``, and reports the files it imported: a
-change to one of them (a package upgraded in the virtualenv) restarts the template. While no
-template is ready (the very first start, or right after a restart of the template) workers are
-spawned cold, so a start never waits for the template.
+change to one of them (a package upgraded in the virtualenv) restarts the template.
+
+The supervisor never waits for the template. A worker is asked of it (``fork``); the template
+answers (``forking``) between two of its imports, and only then gets the worker's control socket
+(``socket``) and forks. If it does not answer within ``FORK_PATIENCE`` (a library that takes
+long to import), the worker is started cold on that same control socket instead, as when no
+template is ready (the very first start, or right after a restart of the template); after
+``MAX_TEMPLATE_FAILURES`` such failures in a row (or deaths), workers start cold for good.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
-import signal
 import socket
 import subprocess
 import time
@@ -22,43 +25,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import protocol
+from ..children import Reaper
 from ..config import SupervisorConfig
-from . import Starter, WorkerHandle
+from . import Starter, StartError, WorkerHandle
+from .forked import CANCELLED, HANDED, SPAWNED, WAITING, ForkedWorker
 from .spawn import SpawnStarter
 
 logger = logging.getLogger("reloader")
 
-FORK_TIMEOUT = 5.0
+FORK_PATIENCE = protocol.FORK_PATIENCE
 MAX_TEMPLATE_FAILURES = 3
-
-
-class ForkedWorker(WorkerHandle):
-    """A fork of the template. Its exit status comes from the template; if the template went
-    first, the orphan is reaped by init and only its disappearance can be seen."""
-
-    def __init__(self, generation: int, pid: int, control: socket.socket) -> None:
-        self.generation = generation
-        self._pid = pid
-        self.control = control
-        self.status: int | None = None
-        self.orphaned = False
-
-    @property
-    def pid(self) -> int | None:
-        return self._pid
-
-    def poll(self) -> int | None:
-        if self.status is None and self.orphaned:
-            try:
-                os.kill(self._pid, 0)
-            except ProcessLookupError:
-                self.status = 0  # gone; init reaped it and kept its status
-        return self.status
-
-    def send_signal(self, signum: int) -> None:
-        if self.status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signum)
 
 
 class ForkStarter(Starter):
@@ -69,22 +45,22 @@ class ForkStarter(Starter):
         config: SupervisorConfig,
         listen_fds: list[int],
         on_template_files: Callable[[list[str], int], None],
+        reaper: Reaper,
     ) -> None:
         self.config = config
         self.listen_fds = listen_fds
         self.on_template_files = on_template_files
-        self.spawn = SpawnStarter(config, listen_fds)
+        self.reaper = reaper
+        self.spawn = SpawnStarter(config, listen_fds, reaper)
         self.template: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
         self.reader = protocol.MessageReader()
         self.ready = False
         self.learned: dict[str, None] = dict.fromkeys(config.preload)
-        self.workers: dict[int, ForkedWorker] = {}
-        self.pending: list[dict[str, Any]] = []
+        self.workers: dict[int, ForkedWorker] = {}  # by generation
         self.failures = 0
         self.disabled = False
         self.template_files: set[str] = set()
-        self.unsent: list[str] = []
         self.batch_started_ns = 0
         # The template starts once the first worker serves, not beside it: on a small machine
         # they would only slow each other down (see worker_ready).
@@ -98,7 +74,7 @@ class ForkStarter(Starter):
         base = self.config.template_env
         if base is None:
             base = self.config.env if self.config.env is not None else os.environ
-        info = {"role": "template", "pgid": os.getpgrp()}
+        info = {"role": "template", "pgid": os.getpgrp(), "supervisor": os.getpid()}
         env = protocol.child_env(base, theirs.fileno(), self.listen_fds, info)
         argv = [self.config.python, *self.config.interpreter_flags, "-m", "reloader._template"]
         try:
@@ -117,32 +93,33 @@ class ForkStarter(Starter):
             return
         finally:
             theirs.close()
+        self.reaper.own(self.template)
         self.control = ours
         self.reader = protocol.MessageReader()
         self.ready = False
-        self.unsent = []
         # The configured modules are imported even from outside site-packages (an editable
         # install of the tool itself); their packages are vouched for.
         trusted = sorted({name.split(".")[0] for name in self.config.preload})
         self.preload(list(self.learned), trusted=trusted)
 
     def stop_template(self) -> None:
+        """End the template now, whatever it is doing (it holds nothing worth a wait: the
+        supervisor reaps it later). Its forks live on, each tied to the supervisor by its own
+        control socket; the workers it was asked for start cold."""
         if self.control is not None:
             self.control.close()
             self.control = None
         if self.template is not None:
-            # It exits when its control socket closes; it ignores SIGTERM, so kill a stuck one.
-            try:
-                self.template.wait(2)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 self.template.kill()
-                self.template.wait()
             self.template = None
         self.ready = False
-        # Its forks live on (each has its own control socket to the supervisor) as orphans.
-        for worker in self.workers.values():
-            worker.orphaned = True
-        self.workers.clear()
+        for worker in list(self.workers.values()):
+            if worker.state == WAITING:
+                self.fall_back(worker)
+            else:
+                worker.orphaned = True
+        self.forget_finished()
 
     def restart(self, reason: str) -> None:
         if self.disabled:
@@ -167,6 +144,16 @@ class ForkStarter(Starter):
         self.disabled = True
         self.stop_template()
 
+    def failed(self, reason: str) -> None:
+        """One more failure of the template in a row: replace it, or give up on it."""
+        self.failures += 1
+        if self.failures >= MAX_TEMPLATE_FAILURES:
+            self.disable(f"{reason} ({self.failures} times in a row)")
+        else:
+            logger.warning("%s; starting a new one.", reason)
+            self.stop_template()
+            self.start_template()
+
     def send(self, kind: str, fds: tuple[int, ...] = (), **fields: Any) -> bool:
         if self.control is None:
             return False
@@ -181,14 +168,9 @@ class ForkStarter(Starter):
         return True
 
     def template_died(self) -> None:
-        status = self.template.wait(2) if self.template else None
-        logger.warning("The fork template exited (status %s); starting a new one.", status)
-        self.failures += 1
-        self.stop_template()
-        if self.failures >= MAX_TEMPLATE_FAILURES:
-            self.disable(f"the fork template failed {self.failures} times (last status {status})")
-        else:
-            self.start_template()
+        status = self.template.poll() if self.template is not None else None
+        shown = "unknown" if status is None else status
+        self.failed(f"The fork template exited (status {shown})")
 
     # ----------------------------------------------------------------- the Starter interface
     def learn(self, modules: list[str]) -> None:
@@ -198,8 +180,6 @@ class ForkStarter(Starter):
         self.learned.update(dict.fromkeys(new))
         if self.control is not None:
             self.preload(new)
-        else:
-            self.unsent += new
 
     def preload(self, modules: list[str], **fields: Any) -> None:
         # A file the template imports from now on may change before it reports it: its report
@@ -215,61 +195,89 @@ class ForkStarter(Starter):
 
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         info = {**info, "mode": "fork"}
-        if not self.ready:
-            logger.debug("The fork template is not ready yet: starting this worker cold.")
+        busy = any(w.state == WAITING for w in self.workers.values())
+        if not self.ready or busy:
+            logger.debug("The fork template is not ready: starting this worker cold.")
             return self.spawn.start(generation, info)
         ours, theirs = socket.socketpair()
+        worker = ForkedWorker(
+            generation, ours, theirs, info, time.monotonic() + FORK_PATIENCE
+        )
+        self.workers[generation] = worker
         env = dict(self.config.env if self.config.env is not None else os.environ)
         sent = self.send(
             protocol.FORK,
-            fds=(theirs.fileno(),),
             generation=generation,
             target=self.config.target.to_dict(),
             env=env,
             cwd=self.config.cwd or os.getcwd(),
             info={**info, "start": "fork"},
         )
-        theirs.close()
-        reply = self.wait_forked(generation) if sent else None
-        if reply is None or "pid" not in reply:
-            ours.close()
-            if reply is not None:
-                self.disable(f"the fork template cannot fork: {reply.get('error')}")
-            return self.spawn.start(generation, info)
-        worker = ForkedWorker(generation, int(reply["pid"]), ours)
-        self.workers[worker.generation] = worker
+        if not sent and worker.state == WAITING:
+            self.fall_back(worker)
         return worker
 
-    def wait_forked(self, generation: int) -> dict[str, Any] | None:
-        deadline = time.monotonic() + FORK_TIMEOUT
-        while self.control is not None and time.monotonic() < deadline:
-            for message in self.pending:
-                if message["kind"] == protocol.FORKED and message.get("generation") == generation:
-                    self.pending.remove(message)
-                    return message
-            ready, _, _ = select.select([self.control], [], [], deadline - time.monotonic())
-            if ready and not self.read():
-                return None
-        if self.control is not None:
-            self.restart("The fork template did not answer")
-        return None
+    def fall_back(self, worker: ForkedWorker) -> None:
+        """Start a worker the template did not fork cold, on the control socket made for it."""
+        assert worker.theirs is not None
+        ours_dup = worker.control  # the supervisor already reads this one
+        theirs = worker.theirs
+        worker.theirs = None
+        try:
+            spawned = self.spawn.start_with(worker.generation, worker.info, ours_dup, theirs)
+        except StartError:
+            worker.cancel()
+            worker.status = protocol.EXIT_ERROR
+            return
+        worker.fell_back(spawned)
+
+    def deadline(self) -> float | None:
+        deadlines = [w.deadline for w in self.workers.values() if w.state == WAITING]
+        deadlines += [
+            w.deadline + FORK_PATIENCE
+            for w in self.workers.values()
+            if w.state == HANDED and w.pid is None and w.status is None
+        ]
+        return min(deadlines, default=None)
+
+    def tick(self, now: float) -> None:
+        late = [w for w in self.workers.values() if w.state == WAITING and w.deadline <= now]
+        for worker in late:
+            logger.info(
+                "The fork template did not answer within %gs (is a library slow to import?): "
+                "starting this worker cold.",
+                FORK_PATIENCE,
+            )
+            self.fall_back(worker)
+        if late:
+            self.failures += 1
+            if self.failures >= MAX_TEMPLATE_FAILURES:
+                self.disable(f"the fork template did not answer {self.failures} times in a row")
+        for worker in [w for w in self.workers.values() if w.state == HANDED]:
+            if worker.deadline + FORK_PATIENCE <= now and worker.pid is None and not late:
+                # It had the socket and did not fork: it is stuck or gone.
+                worker.cancel()
+                worker.status = protocol.EXIT_ERROR
+                self.failed("The fork template did not fork")
+        self.forget_finished()
+
+    def forget_finished(self) -> None:
+        self.workers = {
+            g: w
+            for g, w in self.workers.items()
+            if w.state not in (SPAWNED, CANCELLED) and w.status is None
+        }
+
+    def reaped(self, statuses: Mapping[int, int]) -> None:
+        for worker in self.workers.values():
+            if worker.pid in statuses and worker.spawned is None:
+                worker.status = statuses[worker.pid]  # type: ignore[index]
+        self.forget_finished()
 
     def fileno(self) -> int | None:
         return self.control.fileno() if self.control is not None else None
 
     def handle_readable(self) -> None:
-        if not self.read():
-            return
-        # start() waits for its own "forked" synchronously: one arriving now is late, and the
-        # fork it names belongs to nobody.
-        for message in self.pending:
-            if message["kind"] == protocol.FORKED and "pid" in message:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(message["pid"]), signal.SIGKILL)
-        self.pending = []
-
-    def read(self) -> bool:
-        """Read and apply the template's messages; False when the template is gone."""
         assert self.control is not None
         try:
             data = self.control.recv(1 << 20)
@@ -277,36 +285,54 @@ class ForkStarter(Starter):
             data = b""
         if not data:
             self.template_died()
-            return False
+            return
         control = self.control
         for message in self.reader.feed(data):
             if self.control is not control:
-                break  # a message made us restart the template: the rest was the old one's
-            kind = message["kind"]
-            if kind == protocol.HELLO:
-                self.ready = True
-            elif kind == protocol.PRELOADED:
-                self.failures = 0
-                logger.debug(
-                    "Fork template preloaded %s modules in %ss.",
-                    message.get("modules"),
-                    message.get("seconds"),
-                )
-            elif kind == protocol.WATCH:
-                files = [str(f) for f in message.get("files", [])]
-                self.template_files.update(files)
-                self.on_template_files(files, self.batch_started_ns)
-            elif kind == protocol.EXITED:
-                for worker in self.workers.values():
-                    if worker.pid == message.get("pid"):
-                        worker.status = int(message.get("status", -1))
-                self.workers = {g: w for g, w in self.workers.items() if w.status is None}
-            elif kind == protocol.FAILED:
-                self.disable(f"the fork template failed: {message.get('traceback')}")
-                return False
+                return  # a message made us restart the template: the rest was the old one's
+            self.on_message(message)
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        kind = message["kind"]
+        worker = self.workers.get(int(message.get("generation", -1)))
+        if kind == protocol.HELLO:
+            self.ready = True
+        elif kind == protocol.FORKING:
+            if worker is None or worker.state != WAITING:
+                # Too late: it started cold, or was stopped before it started.
+                self.send(protocol.CANCEL, generation=message.get("generation"))
             else:
-                self.pending.append(message)
-        return True
+                theirs = worker.handed()
+                self.send(protocol.SOCKET, fds=(theirs.fileno(),), generation=worker.generation)
+                theirs.close()
+        elif kind == protocol.FORKED:
+            if worker is not None and "pid" in message:
+                worker.started(int(message["pid"]))
+                self.failures = 0
+            elif worker is not None:
+                # Refused before it asked for the socket: the worker starts cold (disable()).
+                self.disable(f"the fork template cannot fork: {message.get('error')}")
+        elif kind == protocol.PRELOADED:
+            self.failures = 0
+            logger.debug(
+                "Fork template preloaded %s modules in %ss.",
+                message.get("modules"),
+                message.get("seconds"),
+            )
+        elif kind == protocol.WATCH:
+            files = [str(f) for f in message.get("files", [])]
+            self.template_files.update(files)
+            self.on_template_files(files, self.batch_started_ns)
+        elif kind == protocol.EXITED:
+            for worker in self.workers.values():
+                if worker.pid == message.get("pid") and worker.spawned is None:
+                    worker.status = int(message.get("status", -1))
+            self.forget_finished()
+        elif kind == protocol.FAILED:
+            self.disable(f"the fork template failed: {message.get('traceback')}")
 
     def close(self) -> None:
+        for worker in self.workers.values():
+            if worker.state == WAITING:
+                worker.cancel()
         self.stop_template()

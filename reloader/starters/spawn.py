@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import protocol
+from ..children import Reaper, guarded
 from ..config import SupervisorConfig
 from . import Starter, StartError, WorkerHandle
 
@@ -18,7 +19,8 @@ from . import Starter, StartError, WorkerHandle
 def worker_argv(config: SupervisorConfig) -> list[str]:
     target = config.target
     if target.kind == "command":
-        return [target.value, *target.args]
+        # It cannot notice the supervisor's death by its control socket: the kernel tells it.
+        return guarded([target.value, *target.args], config.python)
     return [
         config.python,
         *config.interpreter_flags,
@@ -52,12 +54,23 @@ class SpawnedWorker(WorkerHandle):
 class SpawnStarter(Starter):
     name = "spawn"
 
-    def __init__(self, config: SupervisorConfig, listen_fds: list[int]) -> None:
+    def __init__(self, config: SupervisorConfig, listen_fds: list[int], reaper: Reaper) -> None:
         self.config = config
         self.listen_fds = listen_fds
+        self.reaper = reaper
 
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         ours, theirs = socket.socketpair()
+        return self.start_with(generation, info, ours, theirs)
+
+    def start_with(
+        self,
+        generation: int,
+        info: Mapping[str, Any],
+        ours: socket.socket,
+        theirs: socket.socket,
+    ) -> SpawnedWorker:
+        """Start a worker on a control socket pair made beforehand (closes ``theirs``)."""
         base = self.config.env if self.config.env is not None else os.environ
         info = {"mode": "spawn", **info, "start": "spawn"}
         env = protocol.child_env(base, theirs.fileno(), self.listen_fds, info)
@@ -73,4 +86,5 @@ class SpawnStarter(Starter):
             raise StartError(exc.errno or 0, f"cannot start the worker: {exc}") from None
         finally:
             theirs.close()
+        self.reaper.own(proc)
         return SpawnedWorker(generation, proc, ours)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +116,41 @@ def forking_reloader(spawn, app_dir) -> Callable[..., Running]:
 def spawning_reloader(spawn, app_dir) -> Callable[..., Running]:
     """The supervisor with the spawn start (plain commands cannot be forked)."""
     return make_reloader(spawn, app_dir, "spawn")
+
+
+@dataclass
+class Venv:
+    """A virtualenv whose site-packages holds ``fakelib`` (a library the tests can upgrade) and
+    sees our own environment's packages through ``outer.pth``."""
+
+    python: Path
+    site_packages: Path
+    lib: Path
+    app: Path
+
+
+@pytest.fixture
+def fakelib_venv(tmp_path: Path) -> Venv:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    # Our own environment's packages (reloader, werkzeug...) on top, as an added site dir.
+    outer = sysconfig.get_paths()["purelib"]
+    (site_packages / "outer.pth").write_text(f"import site; site.addsitedir({outer!r})\n")
+    lib = site_packages / "fakelib"
+    lib.mkdir()
+    (lib / "__init__.py").write_text('VERSION = "lib1"\n')
+    app = tmp_path / "app"
+    app.mkdir()
+    for f in APPS.glob("*.py"):
+        (app / f.name).write_text(f.read_text())
+    (app / "appmod.py").write_text('import fakelib\nVERSION = "v1-" + fakelib.VERSION\n')
+    return Venv(python, site_packages, lib, app)

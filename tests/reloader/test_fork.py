@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import sysconfig
-from pathlib import Path
+import signal
+import time
 
 from tests.reloader.conftest import Running
-from tests.support import PYTHON, free_port, parent_of
+from tests.support import (
+    PYTHON,
+    child_pids,
+    free_port,
+    parent_of,
+    pid_alive,
+    port_is_free,
+    wait_until,
+)
 
 
 def wait_forked(server: Running, n: int) -> list[int]:
@@ -86,32 +92,14 @@ def test_forked_workers_start_with_fresh_state(forking_reloader):
     assert len(set(randoms)) == 4
 
 
-def test_a_changed_library_restarts_the_template(spawn, tmp_path):
+def test_a_changed_library_restarts_the_template(spawn, fakelib_venv):
     """A package upgraded in the virtualenv: forks must not run the template's old copy."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site_packages = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+    python, site_packages, lib, app = (
+        fakelib_venv.python,
+        fakelib_venv.site_packages,
+        fakelib_venv.lib,
+        fakelib_venv.app,
     )
-    # Our own environment's packages (reloader, werkzeug...) on top, as an added site dir.
-    outer = sysconfig.get_paths()["purelib"]
-    (site_packages / "outer.pth").write_text(f"import site; site.addsitedir({outer!r})\n")
-    lib = site_packages / "fakelib"
-    lib.mkdir()
-    (lib / "__init__.py").write_text('VERSION = "lib1"\n')
-    app = tmp_path / "app"
-    app.mkdir()
-    from tests.reloader.conftest import APPS
-
-    for f in APPS.glob("*.py"):
-        (app / f.name).write_text(f.read_text())
-    (app / "appmod.py").write_text('import fakelib\nVERSION = "v1-" + fakelib.VERSION\n')
     port = free_port()
     proc = spawn(
         [
@@ -165,3 +153,70 @@ def test_a_dead_template_is_replaced(forking_reloader):
     server.wait_body("v-after-2")
     last = parent_of(server.starts()[-1])
     assert last not in (template, server.proc.pid)  # forked from the new template
+
+
+def slow_template(spawn, fakelib_venv, *options: str) -> Running:
+    """A supervisor whose fork template imports a library that takes ten minutes to import."""
+    (fakelib_venv.site_packages / "slowlib.py").write_text(
+        "import pathlib, time\npathlib.Path(__file__).with_suffix('.importing').touch()\n"
+        "time.sleep(600)\n"
+    )
+    port = free_port()
+    argv = [str(fakelib_venv.python), "-m", "reloader", "--start", "fork", "--preload"]
+    argv += ["slowlib", *options, "--bind", f"127.0.0.1:{port}", "--", "python", "server.py"]
+    proc = spawn(argv, cwd=fakelib_venv.app)
+    server = Running(proc, fakelib_venv.app, port)
+    server.wait_body("v1-lib1")
+    return server
+
+
+def template_pid(supervisor: int) -> int:
+    def find() -> int | None:
+        for pid in child_pids(supervisor):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"reloader._template" in f.read():
+                    return pid
+        return None
+
+    return wait_until(find, what="the fork template")
+
+
+def test_a_template_stuck_in_an_import_never_holds_a_reload_or_a_stop(spawn, fakelib_venv):
+    server = slow_template(spawn, fakelib_venv, "-v")
+    template_pid(server.proc.pid)
+    for n in range(2, 9):  # until the template was asked three times (it may not be up yet)
+        if server.proc.log().count("did not answer within") == 3:
+            break
+        saved = time.monotonic()
+        server.edit("appmod.py", f'import fakelib\nVERSION = "v{n}-" + fakelib.VERSION\n')
+        server.wait_body(f"v{n}-lib1")
+        # A cold start of this small app takes a fraction of a second; waiting for the template
+        # took 7.5 s (its 5 s timeout, then its restart).
+        assert time.monotonic() - saved < 4.0, server.proc.log()
+        assert parent_of(server.starts()[-1]) == server.proc.pid  # started cold
+    log = server.proc.log()
+    assert log.count("The fork template did not answer within 0.3s") == 3
+    assert log.count("workers start cold (spawn) from now on") == 1
+    assert "the fork template did not answer 3 times in a row" in log
+    assert "restarting the fork template" not in log
+    # Workers start cold from now on, with no wait at all.
+    server.edit("appmod.py", 'import fakelib\nVERSION = "v9-" + fakelib.VERSION\n')
+    server.wait_body("v9-lib1")
+    assert server.proc.log().count("did not answer within") == 3
+    stopping = time.monotonic()
+    os.killpg(server.proc.pid, signal.SIGINT)
+    assert server.proc.wait_exit(10) == 0
+    assert time.monotonic() - stopping < 2.0
+
+
+def test_the_template_dies_with_its_supervisor_even_in_the_middle_of_an_import(spawn, fakelib_venv):
+    server = slow_template(spawn, fakelib_venv)
+    template = template_pid(server.proc.pid)
+    marker = fakelib_venv.site_packages / "slowlib.importing"
+    wait_until(marker.exists, what="the template to be importing slowlib")
+    server.proc.signal(signal.SIGKILL)
+    server.proc.wait_exit(5)
+    killed = time.monotonic()
+    wait_until(lambda: not pid_alive(template), 3, what="the template to be gone")
+    wait_until(lambda: port_is_free(server.port), 3, what="the port to be free")
+    assert time.monotonic() - killed < 1.0
