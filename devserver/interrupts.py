@@ -1,11 +1,11 @@
-"""SIGINT and SIGTERM as an exception in the main thread, held back where it must not land.
+"""SIGINT, SIGTERM and SIGHUP as an exception in the main thread, held back where it must not land.
 
 testserver creates a database it has to destroy whatever happens. Python turns SIGINT into
-KeyboardInterrupt but lets SIGTERM kill the process outright, so nothing would be cleaned up;
-and an exception landing between ``CREATE DATABASE`` and the line that notes the database
-exists would leave it behind, unknown. ``Interrupts`` turns both signals into ``Stopped`` and,
-inside ``shielded()``, keeps a signal until the block ends (the destroy path ignores it: the
-process is stopping anyway).
+KeyboardInterrupt but lets SIGTERM and SIGHUP (the terminal closed) kill the process outright,
+so nothing would be cleaned up; and an exception landing between ``CREATE DATABASE`` and the
+line that notes the database exists would leave it behind, unknown. ``Interrupts`` turns these
+signals into ``Stopped`` and, inside ``shielded()``, keeps a signal until the block ends (the
+destroy path ignores it: the process is stopping anyway).
 
 An exception raised by a signal handler is not always delivered: one that lands in a weakref
 callback or a ``__del__`` (an import lock's cleanup, say) is printed as "Exception ignored" and
@@ -29,12 +29,12 @@ from typing import Any
 
 from reloader import worker
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Stopped(BaseException):
-    """SIGINT or SIGTERM arrived (a BaseException, like KeyboardInterrupt: ``except Exception``
-    in Django's code must not swallow it)."""
+    """SIGINT, SIGTERM or SIGHUP arrived (a BaseException, like KeyboardInterrupt: ``except
+    Exception`` in Django's code must not swallow it)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -80,14 +80,14 @@ class Interrupts:
         raise Stopped(signum)
 
     def check(self) -> None:
-        """Raise ``Stopped`` if SIGINT or SIGTERM came (outside ``shielded()``), even when the
+        """Raise ``Stopped`` if a stop signal came (outside ``shielded()``), even when the
         exception its handler raised was lost."""
         if self.received is not None and not self._depth:
             raise Stopped(self.received)
 
     @contextlib.contextmanager
     def shielded(self, raise_pending: bool = True) -> Iterator[None]:
-        """Hold SIGINT/SIGTERM back during the block; then raise ``Stopped`` for one that came,
+        """Hold the stop signals back during the block; then raise ``Stopped`` for one that came,
         unless ``raise_pending`` is false or the block is already leaving with an exception."""
         self._depth += 1
         try:

@@ -1,10 +1,10 @@
 """werkzeug's HTTP/1.1 server on a socket we already hold, with Django's request log.
 
-Stopping is graceful and quick: SIGTERM or SIGINT (the supervisor retiring this worker, or
-Ctrl-C) only set a flag and wake the accept loop through a pipe, so no exception can land between
-``accept()`` and the hand-over of a connection. The server then stops accepting, tells the
-supervisor (``reloader.worker.stopping``: the next worker may start now), closes its idle
-keep-alive connections, and lets the requests in flight finish for a few seconds.
+Stopping is graceful and quick: SIGTERM, SIGINT or SIGHUP (the supervisor retiring this worker,
+Ctrl-C, the terminal closed) only set a flag and wake the accept loop through a pipe, so no
+exception can land between ``accept()`` and the hand-over of a connection. The server then stops
+accepting, tells the supervisor (``reloader.worker.stopping``: the next worker may start now),
+closes its idle keep-alive connections, and lets the requests in flight finish for a few seconds.
 """
 
 from __future__ import annotations
@@ -245,10 +245,11 @@ def make_server(
 
 
 def serve(server: DevServer | ThreadedDevServer) -> None:
-    """Serve until SIGTERM or SIGINT (or ``server.request_stop()``), then stop gracefully."""
+    """Serve until SIGTERM, SIGINT or SIGHUP (or ``server.request_stop()``), then stop
+    gracefully."""
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             previous[signum] = signal.signal(signum, server.request_stop)
     try:
         server.serve_until_stopped()

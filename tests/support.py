@@ -12,12 +12,16 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -190,9 +194,14 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     stdin: int | None = subprocess.DEVNULL
     proc: subprocess.Popen[bytes] | None = None
+    terminal: bool = False  # run with a pseudo-terminal as its controlling terminal
 
     def start(self) -> ServerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._copier: threading.Thread | None = None
+        if self.terminal:
+            self._start_in_terminal()
+            return self
         self.proc = subprocess.Popen(
             self.argv,
             cwd=self.cwd,
@@ -203,6 +212,48 @@ class ServerProcess:
             start_new_session=True,
         )
         return self
+
+    def _start_in_terminal(self) -> None:
+        """As a terminal runs a program: a new session whose controlling terminal is a pty;
+        what it writes goes to the log."""
+        self._master, slave = os.openpty()
+        self._closing = threading.Event()
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(slave)
+        self._copier = threading.Thread(target=self._copy_output, daemon=True)
+        self._copier.start()
+
+    def _copy_output(self) -> None:
+        while not self._closing.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:  # EIO: every slave end is closed
+                return
+            if not data:
+                return
+            self._log.write(data)
+            self._log.flush()
+
+    def hang_up(self) -> None:
+        """Close the terminal, as closing a terminal window does: the kernel sends SIGHUP to
+        the session leader, and writes to the terminal fail from now on."""
+        assert self.terminal and self._copier is not None
+        self._closing.set()
+        self._copier.join()
+        self._copier = None
+        os.close(self._master)
 
     @property
     def pid(self) -> int:
@@ -255,6 +306,8 @@ class ServerProcess:
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+        if self._copier is not None:
+            self.hang_up()
         self._log.close()
 
 

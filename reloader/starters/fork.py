@@ -200,9 +200,7 @@ class ForkStarter(Starter):
             logger.debug("The fork template is not ready: starting this worker cold.")
             return self.spawn.start(generation, info)
         ours, theirs = socket.socketpair()
-        worker = ForkedWorker(
-            generation, ours, theirs, info, time.monotonic() + FORK_PATIENCE
-        )
+        worker = ForkedWorker(generation, ours, theirs, info, time.monotonic() + FORK_PATIENCE)
         self.workers[generation] = worker
         env = dict(self.config.env if self.config.env is not None else os.environ)
         sent = self.send(

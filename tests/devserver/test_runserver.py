@@ -519,3 +519,19 @@ def reload_until_forked(server, workers: list[int] | None = None) -> int:
         return parent if parent != server.proc.pid else None
 
     return wait_until(forked, 30, interval=0.2, what="a worker forked from the template")
+
+
+@pytest.mark.parametrize("args", [[], ["--noreload"]], ids=["reloader", "noreload"])
+def test_closing_the_terminal_stops_runserver_and_frees_the_port(spawn, site, args):
+    from tests.devserver.conftest import Devserver
+
+    port = free_port()
+    argv = [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", *args]
+    proc = spawn(argv, cwd=site, env=base_env(), name="runserver", terminal=True)
+    server = Devserver(proc, site, port)
+    proc.wait_for_log("Quit the server with CONTROL-C.", timeout=30)
+    server.wait_status("/", 200)
+    proc.hang_up()
+    assert proc.wait_exit(10) == 0
+    assert port_is_free(port)
+    wait_until(lambda: not session_members(proc.pid), 5, what="every process to be gone")

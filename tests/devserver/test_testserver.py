@@ -30,7 +30,15 @@ import django
 import pytest
 
 from tests.devserver.conftest import Devserver, run_manage
-from tests.support import PYTHON, base_env, free_port, http_get, pid_alive, wait_until
+from tests.support import (
+    PYTHON,
+    base_env,
+    free_port,
+    http_get,
+    pid_alive,
+    port_is_free,
+    wait_until,
+)
 
 BANNER_END = "Quit the server with CONTROL-C."
 PRODUCTS = ["Café de Colombia", "Espresso Blend", "Screwdriver Set", "The Django Book"]
@@ -710,4 +718,14 @@ def test_a_signal_while_the_database_is_made_destroys_it(testserver, backend, si
         assert f"Stopped by {signal.Signals(signum).name} before the server started." in log
     assert "Traceback" not in log
     wait_until(lambda: not pid_alive(server.proc.pid), 10, what="the process to be gone")
+    assert not backend.test_db_exists()
+
+
+@pytest.mark.parametrize("backend", backend_params("sqlite-file", "postgresql"), indirect=True)
+def test_closing_the_terminal_destroys_the_test_database(testserver, backend):
+    server = testserver("catalog", env=backend.env(), terminal=True)
+    assert backend.test_db_exists()
+    server.proc.hang_up()
+    assert server.proc.wait_exit(30) == 0
+    assert port_is_free(server.port)
     assert not backend.test_db_exists()

@@ -355,3 +355,21 @@ def test_fork_start_of_a_plain_command_is_a_one_line_error(spawn, app_dir):
     )
     assert proc.wait_exit(10) == 2
     assert proc.log().strip() == "reloader: error: the fork start runs Python targets only"
+
+
+def test_closing_the_terminal_stops_everything_and_frees_the_port(spawn, app_dir, start_mode):
+    from tests.reloader.conftest import Running
+    from tests.support import free_port
+
+    port = free_port()
+    argv = [PYTHON, "-m", "reloader", "--start", start_mode, "--bind", f"127.0.0.1:{port}"]
+    proc = spawn([*argv, "--", PYTHON, "server.py"], cwd=app_dir, terminal=True)
+    server = Running(proc, app_dir, port)
+    server.wait_body("v1")
+    if start_mode == "fork":  # a forked worker too: the template has its own process group
+        server.edit("appmod.py", 'VERSION = "v2"\n')
+        server.wait_body("v2")
+    proc.hang_up()
+    assert proc.wait_exit(10) == 0
+    assert port_is_free(port)
+    wait_until(lambda: not session_members(proc.pid), 5, what="every process to be gone")

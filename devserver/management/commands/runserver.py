@@ -10,6 +10,7 @@ the migrations notice, the banner, and werkzeug serving on the inherited socket.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -287,7 +288,8 @@ class Command(BaseCommand):
         worker.ready()
         serving.serve(server)
         if shutdown_message and not supervised:
-            self.stdout.write(shutdown_message)
+            with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
+                self.stdout.write(shutdown_message)
 
     def on_bind(self, server_port):
         quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"

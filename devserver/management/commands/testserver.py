@@ -12,6 +12,7 @@ databases are destroyed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -113,7 +114,8 @@ class Command(BaseCommand):
                 server._socket.close()
         except Stopped as stop:
             when = "" if server.serving else " before the server started"
-            self.stderr.write(f"Stopped by {stop.name}{when}.")
+            with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
+                self.stderr.write(f"Stopped by {stop.name}{when}.")
             sys.exit(128 + stop.signum)
         finally:
             interrupts.restore()
