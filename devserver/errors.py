@@ -1,16 +1,21 @@
-"""A WSGI app that answers every request with an error page (system check errors)."""
+"""A WSGI app that answers every request with an error page (system check errors).
+
+The checks' messages may quote settings: they are shown only where Django would show its
+technical 500 page (``devserver.audience``); every other request gets the generic page.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 import reloader
+from devserver.audience import sees_details
 
 HEADER = ("X-Reloader", "error")  # the page reloads itself once the server answers otherwise
 
 
 def error_app(title: str, detail: str) -> Callable[..., Iterable[bytes]]:
-    body = reloader.render_error_page(
+    detailed = reloader.render_error_page(
         reloader.Failure(
             title,
             detail,
@@ -18,8 +23,10 @@ def error_app(title: str, detail: str) -> Callable[..., Iterable[bytes]]:
             hint="Fix them and save: the server restarts, and this page reloads itself.",
         )
     )
+    generic = reloader.render_generic_error_page()
 
     def app(environ: dict, start_response: Callable[..., object]) -> Iterable[bytes]:
+        body = detailed if sees_details(environ) else generic
         start_response(
             "500 Internal Server Error",
             [

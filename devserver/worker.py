@@ -48,6 +48,9 @@ def main() -> None:
     sys.path[:] = spec["sys_path"]
     import django
 
+    from devserver import audience
+
+    audience.report()  # before anything can fail: who may see the error page
     django.setup()
     module = importlib.import_module(spec["command"])
     options = spec["options"]

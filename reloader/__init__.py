@@ -10,9 +10,11 @@ Public API (loaded lazily, so that a worker pays only for what it uses)::
     Supervisor(config).run()            run until SIGINT/SIGTERM
     exec_supervisor(config)             replace this process with a supervisor (keeps the PID)
     SupervisorConfig, SocketSpec, Target, target_from_command
+    Audience                            who may see the error page's details
     bind(spec)                          bind a listening socket as the supervisor would
     ConfigError, BindError
     Failure, render_error_page          the error page, for a worker that shows its own errors
+    render_generic_error_page           the same page saying nothing of the failure
     make_watcher, Watcher, IgnoreRules  watch files in-process, without a supervisor
     Debouncer                           bursts of changes into batches (pure, clock passed in)
     worker                              the worker-side functions
@@ -25,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import worker
+    from .audience import Audience
     from .config import ConfigError, SocketSpec, SupervisorConfig, Target, target_from_command
     from .debounce import Debouncer
     from .errorpage import Failure
     from .errorpage import render as render_error_page
+    from .errorpage import render_generic as render_generic_error_page
     from .ignore import IgnoreRules
     from .run import exec_supervisor
     from .sockets import BindError, bind
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from .watch import Watcher, make_watcher
 
 __all__ = [
+    "Audience",
     "BindError",
     "ConfigError",
     "Debouncer",
@@ -50,11 +55,13 @@ __all__ = [
     "exec_supervisor",
     "make_watcher",
     "render_error_page",
+    "render_generic_error_page",
     "target_from_command",
     "worker",
 ]
 
 _WHERE = {
+    "Audience": "audience",
     "BindError": "sockets",
     "ConfigError": "config",
     "Debouncer": "debounce",
@@ -77,6 +84,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(".worker", __name__)
     if name == "render_error_page":
         return importlib.import_module(".errorpage", __name__).render
+    if name == "render_generic_error_page":
+        return importlib.import_module(".errorpage", __name__).render_generic
     if name in _WHERE:
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

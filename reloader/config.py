@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .audience import Audience
+
 TargetKind = Literal["call", "module", "path", "code", "command"]
 Backend = Literal["auto", "inotify", "observer", "poll"]
 StartMode = Literal["auto", "spawn", "fork"]
@@ -110,6 +112,8 @@ class SupervisorConfig:
                     make a library load project code at import (a framework's settings module).
     name            how messages name the program.
     announce        print which watcher and start are used (a program may prefer to say it).
+    audience        who may see the error page's details until a worker says otherwise
+                    (``reloader.audience``; the default: localhost, as Django in debug mode).
     """
 
     target: Target
@@ -130,6 +134,7 @@ class SupervisorConfig:
     template_env: Mapping[str, str] | None = None
     name: str = "worker"
     announce: bool = True
+    audience: Audience = field(default_factory=Audience)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -159,7 +164,8 @@ class SupervisorConfig:
             data: dict[str, Any] = json.loads(text)
             target = Target.from_dict(data.pop("target"))
             sockets = tuple(SocketSpec(**s) for s in data.pop("sockets"))
-            return cls(target=target, sockets=sockets, **_tuples(data))
+            audience = Audience.from_dict(data.pop("audience", {}))
+            return cls(target=target, sockets=sockets, audience=audience, **_tuples(data))
         except (TypeError, ValueError, KeyError) as exc:
             raise ConfigError(f"invalid supervisor configuration: {exc}") from None
 

@@ -1,26 +1,17 @@
 """The 500 page the supervisor answers with, on the held sockets, while no worker can serve.
 
-``ErrorResponder`` is a small non-blocking HTTP responder driven by the supervisor's selector:
-read the request head (bounded in size and time), answer 500 with the page, close the writing
-side, drain what the client still sends, close. The page escapes everything it shows and reloads
-itself once the server answers with something else.
+The page escapes everything it shows and reloads itself once the server answers with something
+else. It comes in two forms: with the failure (for those ``reloader.audience`` lets see it), and
+generic, saying nothing of it (for everyone else). ``reloader.responder`` serves it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
-import selectors
-import socket
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 HEADER = "X-Reloader"
 HEADER_VALUE = "error"
-READ_TIMEOUT = 5.0
-DRAIN_TIMEOUT = 2.0
-MAX_HEAD = 64 * 1024
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
@@ -71,8 +62,22 @@ def render(failure: Failure) -> bytes:
     ).encode("utf-8")
 
 
-def response(failure: Failure, head_only: bool) -> bytes:
-    body = render(failure)
+# What everyone not allowed to see the failure gets: nothing of it (its title may hold a secret
+# too: ``RuntimeError: boom s3cr3t``).
+GENERIC = Failure(
+    "Server Error (500)",
+    "",
+    summary="The server cannot answer right now. The reason is shown where it runs.",
+    hint="This page reloads itself once the server answers again.",
+)
+
+
+def render_generic() -> bytes:
+    return render(GENERIC).replace(b"<pre></pre>\n", b"")
+
+
+def response(failure: Failure, head_only: bool, detailed: bool = True) -> bytes:
+    body = render(failure) if detailed else render_generic()
     head = (
         "HTTP/1.1 500 Internal Server Error\r\n"
         "Content-Type: text/html; charset=utf-8\r\n"
@@ -82,79 +87,3 @@ def response(failure: Failure, head_only: bool) -> bytes:
         "Connection: close\r\n\r\n"
     ).encode("ascii")
     return head if head_only else head + body
-
-
-@dataclass
-class _Conn:
-    sock: socket.socket
-    deadline: float
-    head: bytearray = field(default_factory=bytearray)
-    out: bytes = b""
-    draining: bool = False
-
-
-class ErrorResponder:
-    """Answer every connection accepted on the held sockets with the current failure page."""
-
-    def __init__(self, selector: selectors.BaseSelector, failure: Callable[[], Failure]) -> None:
-        self._selector = selector
-        self._failure = failure
-        self._conns: dict[int, _Conn] = {}
-
-    def accept(self, listener: socket.socket) -> None:
-        try:
-            sock, _ = listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
-        sock.setblocking(False)
-        conn = _Conn(sock, time.monotonic() + READ_TIMEOUT)
-        self._conns[sock.fileno()] = conn
-        self._selector.register(sock, selectors.EVENT_READ, ("error-conn", conn))
-
-    def handle(self, conn: _Conn, mask: int) -> None:
-        try:
-            if mask & selectors.EVENT_WRITE:
-                self._write(conn)
-            elif mask & selectors.EVENT_READ:
-                self._read(conn)
-        except OSError:
-            self._close(conn)
-
-    def _read(self, conn: _Conn) -> None:
-        data = conn.sock.recv(65536)
-        if not data:
-            self._close(conn)
-            return
-        if conn.draining:
-            return
-        conn.head += data
-        if b"\r\n\r\n" in conn.head or len(conn.head) >= MAX_HEAD:
-            head_only = conn.head.split(b" ", 1)[0] == b"HEAD"
-            conn.out = response(self._failure(), head_only)
-            self._selector.modify(conn.sock, selectors.EVENT_WRITE, ("error-conn", conn))
-
-    def _write(self, conn: _Conn) -> None:
-        sent = conn.sock.send(conn.out)
-        conn.out = conn.out[sent:]
-        if not conn.out:
-            conn.sock.shutdown(socket.SHUT_WR)
-            conn.draining = True
-            conn.deadline = time.monotonic() + DRAIN_TIMEOUT
-            self._selector.modify(conn.sock, selectors.EVENT_READ, ("error-conn", conn))
-
-    def next_deadline(self) -> float | None:
-        return min((c.deadline for c in self._conns.values()), default=None)
-
-    def expire(self, now: float) -> None:
-        for conn in [c for c in self._conns.values() if c.deadline <= now]:
-            self._close(conn)
-
-    def _close(self, conn: _Conn) -> None:
-        self._conns.pop(conn.sock.fileno(), None)
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(conn.sock)
-        conn.sock.close()
-
-    def close_all(self) -> None:
-        for conn in list(self._conns.values()):
-            self._close(conn)

@@ -62,6 +62,11 @@ can grow. Worker to supervisor:
                files, and shows the error page until a change.
 ``stopping``   the worker stopped accepting connections (after SIGTERM); the next worker may
                start while this one finishes its requests.
+``audience``   ``{"details": bool | null, "hosts": [pattern, ...] | null, "loopback_only": bool}``:
+               who may see the details of the error page from now on (``reloader.audience``):
+               the program's debug mode and allowed hosts (Django's ``ALLOWED_HOSTS`` patterns),
+               or, when it could not read its settings, ``loopback_only`` (null: keep what was
+               known).
 ``reload``     ``{"reason": str, "paths": [path, ...]}``: the worker asks to be replaced (e.g. a
                tree change it could not apply in place; ``paths`` may be empty).
 
@@ -147,6 +152,7 @@ WATCH = "watch"
 READY = "ready"
 FAILED = "failed"
 STOPPING = "stopping"
+AUDIENCE = "audience"
 RELOAD = "reload"
 CHANGED = "changed"
 FORK = "fork"

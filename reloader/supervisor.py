@@ -26,9 +26,11 @@ from typing import Any
 
 from . import bytecode, children, protocol
 from . import sockets as socket_utils
+from .audience import Audience
 from .config import SupervisorConfig
 from .debounce import Debouncer
-from .errorpage import ErrorResponder, Failure
+from .errorpage import Failure
+from .responder import ErrorResponder
 from .signals import default_log_handler, describe_exit, queued_signals
 from .starters import Starter, StartError, WorkerHandle, make_starter
 from .watch import LIMIT
@@ -81,9 +83,11 @@ class Supervisor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector = selectors.DefaultSelector()
-        self._responder = ErrorResponder(self._selector, self._current_failure)
+        self._audience = config.audience
+        self._responder = ErrorResponder(
+            self._selector, self._current_failure, lambda: self._audience
+        )
         self._sockets: list[socket.socket] = []
-        self._listening_for_errors = False
         self._starter: Starter | None = None
         self._reaper = children.Reaper()
         self.ready = threading.Event()  # set when a worker first says it serves (for embedders)
@@ -254,6 +258,10 @@ class Supervisor:
             self._send(self._worker, protocol.CHANGED, paths=tree)
         elif tree:
             restart += tree
+        if restart and self.state == BROKEN:
+            # The fix may be in: new requests wait in the backlog for the new worker, as during
+            # any restart. The error page is only for code that is broken now.
+            self._stop_listening_for_errors()
         if restart and self.state != STOPPING:
             assert self._starter is not None
             owned = [p for p in restart if self._starter.owns(p)]
@@ -396,25 +404,16 @@ class Supervisor:
         logger.error("Waiting for a file change to restart the %s.", self.config.name)
         self._start_listening_for_errors()
 
-    def _current_failure(self) -> Failure:
-        return self._failure or Failure("Restarting", "The server is restarting.")
+    def _current_failure(self) -> Failure | None:
+        return self._failure
 
     def _start_listening_for_errors(self) -> None:
-        if self._listening_for_errors:
-            return
-        for sock, spec in zip(self._sockets, self.config.sockets, strict=False):
-            if spec.http:
-                self._selector.register(sock, selectors.EVENT_READ, ("listener", sock))
-        self._listening_for_errors = True
+        if not self._responder.listening:
+            http = zip(self._sockets, self.config.sockets, strict=False)
+            self._responder.listen([sock for sock, spec in http if spec.http])
 
     def _stop_listening_for_errors(self) -> None:
-        if not self._listening_for_errors:
-            return
-        for sock, spec in zip(self._sockets, self.config.sockets, strict=False):
-            if spec.http:
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(sock)
-        self._listening_for_errors = False
+        self._responder.stop_listening()
 
     # ----------------------------------------------------------------------------- messages
     def _send(self, handle: WorkerHandle, kind: str, **fields: Any) -> None:
@@ -462,6 +461,8 @@ class Supervisor:
             self._watch(files, trees)
             assert self._starter is not None
             self._starter.learn([str(m) for m in message.get("modules", [])])
+        elif kind == protocol.AUDIENCE:
+            self._audience = Audience.from_dict(message, self._audience)
         elif kind == protocol.STOPPING:
             for retiring in self._retiring:
                 if retiring.handle is handle:

@@ -263,6 +263,22 @@ def defer_if_unraisable(signum: int, frame: FrameType | None) -> threading.Timer
     return timer
 
 
+def audience(
+    details: bool | None, hosts: Iterable[str] | None, loopback_only: bool = False
+) -> None:
+    """Say who may see the details of the supervisor's error page (see ``reloader.audience``):
+    ``details`` is the program's debug mode, ``hosts`` the allowed ``Host`` patterns (None for
+    either: unknown, keep what the supervisor knew); ``loopback_only`` when the settings could
+    not be read."""
+    if _channel:
+        _channel.send(
+            protocol.AUDIENCE,
+            details=details,
+            hosts=list(hosts) if hosts is not None else None,
+            loopback_only=loopback_only,
+        )
+
+
 def stopping() -> None:
     """Tell the supervisor this worker no longer accepts connections."""
     if _channel:

@@ -240,6 +240,7 @@ class Command(BaseCommand):
             cwd=os.getcwd(),
             name="server",
             announce=False,
+            audience=reloader.Audience.for_debug(settings.DEBUG, settings.ALLOWED_HOSTS),
         )
 
     # ----------------------------------------------------------------- each worker

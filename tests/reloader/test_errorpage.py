@@ -1,0 +1,129 @@
+"""The supervisor's error page: who sees the failure, what a fix looks like from a client that
+keeps asking, and a flood of connections when file descriptors run out."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from tests.reloader.conftest import Running
+from tests.support import PYTHON, free_port, http_get, wait_until
+
+SECRET = "s3cr3t-do-not-show"
+
+
+def test_the_failure_is_shown_to_localhost_only_and_never_to_another_host(reloader):
+    server = reloader()
+    server.edit("appmod.py", f'VERSION = "{SECRET}" + NOT_DEFINED\n')
+    local = server.wait_status(500)
+    assert SECRET in local.text and "NameError" in local.text
+    for host in ("anything.invalid", "attacker.example:80", "127.0.0.1.nip.io", ""):
+        resp = http_get(server.port, headers={"Host": host})
+        assert resp.status == 500
+        assert SECRET not in resp.text and "NameError" not in resp.text, host
+        assert "Server Error (500)" in resp.text
+        assert resp.headers["x-reloader"] == "error"  # it still reloads itself once fixed
+    for host in (f"localhost:{server.port}", "127.0.0.1", "[::1]:80", "app.localhost"):
+        assert SECRET in http_get(server.port, headers={"Host": host}).text, host
+    # The terminal has it all.
+    assert SECRET in server.proc.log()
+
+
+def test_the_program_says_who_may_see_its_failures(reloader):
+    # As runserver does with DEBUG off: nobody.
+    server = reloader()
+    server.edit(
+        "appmod.py",
+        "from reloader import worker\n"
+        "worker.audience(False, ['*'])\n"
+        f'raise RuntimeError("boom {SECRET}")\n',
+    )
+    resp = server.wait_status(500)
+    assert SECRET not in resp.text and "RuntimeError" not in resp.text
+    assert "Server Error (500)" in resp.text
+    assert f"RuntimeError: boom {SECRET}" in server.proc.log()
+    # Debug on, every host allowed; and what it said holds until a worker says otherwise.
+    server.edit(
+        "appmod.py",
+        "from reloader import worker\nworker.audience(True, ['*'])\nraise KeyError('second')\n",
+    )
+    wait_until(
+        lambda: "second" in http_get(server.port, headers={"Host": "any.example"}).text,
+        what="the details for any host",
+    )
+    # A failure before the program could say anything: what it said last still holds.
+    server.edit("appmod.py", "VERSION = (\n")
+    wait_until(
+        lambda: "SyntaxError" in http_get(server.port, headers={"Host": "any.example"}).text,
+        what="the details for any host",
+    )
+
+
+def test_a_fix_saved_while_a_client_loops_is_never_answered_by_a_restart_page(reloader):
+    server = reloader()
+    responses: list[tuple[int, str]] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            try:
+                resp = server.get(timeout=10)
+            except OSError as exc:
+                responses.append((0, repr(exc)))
+                continue
+            responses.append((resp.status, resp.text))
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        for n in range(5):
+            server.edit("appmod.py", "VERSION = (\n")
+            count = len(responses)
+            wait_until(
+                lambda c=count: any(s == 500 for s, _ in responses[c:]),
+                what="the error page",
+            )
+            count = len(responses)
+            server.edit("appmod.py", f'VERSION = "v-fixed-{n}"\n')
+            wait_until(
+                lambda c=count, n=n: any(t.startswith(f"v-fixed-{n}") for _, t in responses[c:]),
+                what="the fixed page",
+            )
+    finally:
+        done.set()
+        thread.join()
+    assert all(status in (200, 500) for status, _ in responses), [
+        r for r in responses if r[0] not in (200, 500)
+    ]
+    errors = [text for status, text in responses if status == 500]
+    assert all("SyntaxError" in text for text in errors), [
+        t[:300] for t in errors if "SyntaxError" not in t
+    ]
+    assert not any("Restarting" in text for text in errors)
+
+
+def test_running_out_of_file_descriptors_never_stops_the_supervisor(spawn, app_dir, start_mode):
+    (app_dir / "appmod.py").write_text("VERSION = (\n")
+    port = free_port()
+    argv = ["prlimit", "--nofile=64:64", PYTHON, "-m", "reloader", "--start", start_mode]
+    argv += ["--bind", f"127.0.0.1:{port}", "--", PYTHON, "server.py"]
+    proc = spawn(argv, cwd=app_dir)
+    server = Running(proc, app_dir, port)
+    server.wait_status(500)
+    # Idle connections, far more than the supervisor may hold open.
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+    try:
+        resp = wait_until(
+            lambda: (r := server.get(timeout=10)).status == 500 and r,
+            20,
+            what="an answer among the idle connections",
+            describe=proc.describe,
+        )
+        assert "SyntaxError" in resp.text
+        assert proc.proc is not None and proc.proc.poll() is None
+    finally:
+        for client in clients:
+            client.close()
+    server.edit("appmod.py", 'VERSION = "v-after-the-flood"\n')
+    server.wait_body("v-after-the-flood")
+    assert "Traceback" not in proc.log().split("SyntaxError")[-1]
