@@ -1,7 +1,8 @@
 """Idle cost of watching NetBox: CPU of each reloader while the server waits for requests.
 
 NetBox is a big real Django project (2,500 modules, 41 template and locale trees); it is not
-part of this repository: set it up beside it (see /work/netbox/SETUP.md for one way) and pass its
+part of this repository: set it up beside it (its requirements in a venv at NETBOX/venv with this
+project installed, a configuration.py, PostgreSQL, Redis, ``manage.py migrate``) and pass its
 directory. One run, interleaved, rounds x contenders, each started from NetBox's manage.py
 directory with NetBox's interpreter, asked for /login/ once (so that the URLconf is imported and
 watched), given a few seconds to settle, then measured:
@@ -15,7 +16,7 @@ watched), given a few seconds to settle, then measured:
 Reported: CPU % of the watching process, from the scheduler (``schedstat``, nanoseconds) and
 from the kernel's utime+stime ticks (``/proc/PID/stat``), and of the whole process tree.
 
-    python benchmarks/idle_netbox.py /work/netbox [--python PY] [--before DIR]
+    python benchmarks/idle_netbox.py NETBOX [--python PY] [--before DIR]
         [--seconds 30] [--rounds 3] [--settle 5]
 """
 
