@@ -1,4 +1,9 @@
-"""System checks: is ``runserver`` really ours?"""
+"""System checks: is ``runserver`` really ours?
+
+Under ``python -m devserver`` the commands are routed to devserver in every process that runs
+them (``devserver.entry.route_commands``), so the warning cannot fire there: it is about what
+``manage.py runserver`` would run.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ def runserver_resolves_to_devserver(app_configs=None, **kwargs):
             f"'manage.py runserver' runs {app or 'nothing'}'s runserver, not devserver's.",
             hint=(
                 "List 'devserver' before 'django.contrib.staticfiles' (and before any other app "
-                "that provides a runserver command) in INSTALLED_APPS."
+                "that provides a runserver command) in INSTALLED_APPS, or run 'python -m devserver "
+                "runserver', which needs no settings change."
             ),
             id="devserver.W001",
         )
