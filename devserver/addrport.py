@@ -30,15 +30,21 @@ class Address:
     @property
     def display(self) -> str:
         """The host part of the URL the banner shows."""
-        if self.raw_ipv6:
-            return f"[{self.addr}]"
-        if self.addr == "0":
-            return "0.0.0.0"
-        return self.addr
+        return display_host(self.addr, self.raw_ipv6)
 
     @property
     def bind_host(self) -> str:
         return "0.0.0.0" if self.addr == "0" else self.addr
+
+
+def display_host(addr: str, raw_ipv6: bool) -> str:
+    """The host part of the URL the banner shows, from runserver's ``addr`` and ``_raw_ipv6``
+    alone (Django's own tests call ``on_bind`` with only those two set)."""
+    if raw_ipv6:
+        return f"[{addr}]"
+    if addr == "0":
+        return "0.0.0.0"
+    return addr
 
 
 def parse(
