@@ -203,8 +203,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.set_address(options["addrport"], options["use_ipv6"])
         admin_dir = options.get("admin_media_path")
-        if admin_dir and not os.path.isdir(admin_dir):
+        if admin_dir and not os.path.exists(admin_dir):
             raise CommandError(f"The --adminmedia directory {admin_dir!r} does not exist.")
+        if admin_dir and not os.path.isdir(admin_dir):
+            raise CommandError(f"The --adminmedia path {admin_dir!r} is not a directory.")
         if admin_dir:
             options["admin_media_path"] = os.path.abspath(admin_dir)
         self.run(**options)
