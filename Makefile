@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ADDRPORT ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-django42 lint format bench system clean
+.PHONY: run test test-django42 test-django-suite lint format bench system clean
 
 $(STAMP): pyproject.toml reloader/__init__.py fcgi/__init__.py devserver/__init__.py
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ $(LTS_STAMP): pyproject.toml
 test-django42: system $(LTS_STAMP)
 	$(LTS_VENV)/bin/python -m pytest tests/devserver tests/fcgi $(PYTEST_ARGS)
 
+# Django's own runserver tests (tests/admin_scripts: ManageRunserver and
+# ManageRunserverMigrationWarning) against our runserver, under both LTS. Each venv's Django
+# sdist is fetched once with pip (--no-binary :all:, about 10 MB) into .cache/django-sdist/.
+DJANGO_SUITE := tests/devserver/test_django_suite.py
+test-django-suite: $(STAMP) $(LTS_STAMP)
+	$(PY) -m pytest $(DJANGO_SUITE) $(PYTEST_ARGS)
+	$(LTS_VENV)/bin/python -m pytest $(DJANGO_SUITE) $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -53,4 +61,4 @@ bench: system $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(LTS_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LTS_VENV) .pytest_cache .mypy_cache .ruff_cache .cache

@@ -30,15 +30,32 @@ class Address:
     @property
     def display(self) -> str:
         """The host part of the URL the banner shows."""
-        if self.raw_ipv6:
-            return f"[{self.addr}]"
-        if self.addr == "0":
-            return "0.0.0.0"
-        return self.addr
+        return display_host(self.addr, self.raw_ipv6)
 
     @property
     def bind_host(self) -> str:
         return "0.0.0.0" if self.addr == "0" else self.addr
+
+
+def display_host(addr: str, raw_ipv6: bool) -> str:
+    """The host part of the URL the banner shows, from runserver's ``addr`` and ``_raw_ipv6``
+    alone (Django's own tests call ``on_bind`` with only those two set)."""
+    if raw_ipv6:
+        return f"[{addr}]"
+    if addr == "0":
+        return "0.0.0.0"
+    return addr
+
+
+def is_host_name(name: str) -> bool:
+    """Whether ``name`` (letters, digits, dashes and dots, as ``naiveip_re`` allows) can be
+    resolved at all: DNS allows 63 characters a label and 253 in all. A longer one would make
+    ``getaddrinfo`` fail with a UnicodeError from the idna codec, not a message (issue 10)."""
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return len(name) <= 253
 
 
 def parse(
@@ -72,6 +89,8 @@ def parse(
                 raw_ipv6 = True
             elif use_ipv6 and not _fqdn:
                 raise CommandError(f'"{addr}" is not a valid IPv6 address.')
+            elif _fqdn and not is_host_name(addr):
+                raise CommandError(f'"{addrport}" is not a valid port number or address:port pair.')
     if not addr:
         addr = default_addr_ipv6 if use_ipv6 else default_addr
         raw_ipv6 = use_ipv6

@@ -32,7 +32,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connections
 from django.test.utils import get_unique_databases_and_mirrors
 
-from devserver.interrupts import Interrupts
+from devserver.interrupts import Interrupts, Stopped
 
 
 @dataclass
@@ -74,11 +74,36 @@ def test_databases(
         for alias, mirror in mirrored.items():
             connections[alias].creation.set_as_test_mirror(connections[mirror].settings_dict)
         yield made
+    except BaseException as exc:
+        stop = stopped_behind(exc)
+        if stop is not None and stop is not exc:
+            raise stop from None
+        raise
     finally:
         # A second Ctrl-C must not stop the destroying half-way: it waits, and is then ignored.
         with interrupts.shielded(raise_pending=False):
             for database in reversed(made):
                 destroy(database, verbosity)
+
+
+def stopped_behind(exc: BaseException) -> Stopped | None:
+    """The ``Stopped`` that ``exc`` was raised while handling, if any.
+
+    A signal can land inside a database driver call. psycopg cancels the query it was waiting
+    for on KeyboardInterrupt and SystemExit only, so a ``Stopped`` (in the middle of the
+    COMMIT that ends a migration, say) leaves the connection busy, and Django's cleanup on the
+    way out (``Atomic.__exit__`` setting autocommit back) fails with "can't change
+    'autocommit' now": that DatabaseError replaces the stop, which is only its ``__context__``
+    (issue 10). The stop is what happened; the rest follows from it.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Stopped):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _create(

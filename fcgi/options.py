@@ -53,9 +53,25 @@ def _method(name: str, value: str) -> str:
 
 
 def _host(name: str, value: str) -> str:
-    if not value.strip():
+    host = value.strip()
+    if not host:
         raise OptionError(f"{name}=: give a host name or address, e.g. {name}=127.0.0.1")
-    return value.strip()
+    if not _is_host(host):
+        raise OptionError(f"{name}={value}: not a valid host name or address")
+    return host
+
+
+def _is_host(host: str) -> bool:
+    """Whether ``getaddrinfo`` can take ``host`` at all: a name longer than DNS allows (63
+    characters a label, 253 in all) makes it raise a UnicodeError from the idna codec instead
+    of an error about the name (issue 10). An IPv6 address has no labels to check."""
+    if ":" in host:
+        return True
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return len(host.rstrip(".")) <= 253
 
 
 def _port(name: str, value: str) -> int:
@@ -99,15 +115,17 @@ def _file(name: str, value: str) -> str:
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise OptionError(f"{name}={value}: directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise OptionError(f"{name}={value}: is a directory, give a file name")
     return path
 
 
 def _unix_socket(name: str, value: str) -> str:
+    if value and os.path.isdir(value):
+        raise OptionError(f"{name}={value}: is a directory, give the socket's file name")
     path = _file(name, value)
     if len(os.fsencode(path)) > _UNIX_PATH_MAX:
         raise OptionError(f"{name}={value}: path too long for a unix socket (max 107 bytes)")
-    if os.path.isdir(path):
-        raise OptionError(f"{name}={value}: is a directory, give the socket's file name")
     return path
 
 

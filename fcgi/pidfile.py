@@ -1,15 +1,24 @@
-"""The pid file: refused if a live server owns it, written atomically, removed only if ours.
+"""The pid file: taken before anything is bound, written atomically, removed only if ours.
 
 Django 1.8 wrote it with ``open(path, "w")`` (a reader could see an empty file) and never
 removed it. Here it is written to a temporary file in the same directory and renamed into place,
 and removed at exit only if it still holds our pid (a successor may have taken it over).
+
+:func:`acquire` takes it when the server starts, before it binds: it refuses a pid file that
+names a live process, and writes ours, as one step under an ``flock`` on the pid file's
+directory. Two servers started at once with the same pid file both ran before, the file naming
+one of them (issue 10); now the second is refused. A pid file left by a dead process is taken
+over.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import tempfile
+from collections.abc import Collection, Iterator
 
 from .options import OptionError
 
@@ -41,6 +50,33 @@ def check(path: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _directory_locked(path: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the directory of ``path`` (every starter takes the same
+    one). Where the file system has no flock for directories, go on without it."""
+    try:
+        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def acquire(path: str) -> None:
+    """Refuse to start when the pid file names a live process; else write our pid in it."""
+    with _directory_locked(path):
+        check(path)
+        write(path)
+
+
 def write(path: str, pid: int | None = None) -> None:
     """Write ``pid`` (default: ours) as ``"%d\\n"``, atomically (mkstemp + rename)."""
     directory = os.path.dirname(path) or "."
@@ -56,8 +92,8 @@ def write(path: str, pid: int | None = None) -> None:
         raise
 
 
-def remove(path: str, pid: int | None = None) -> None:
-    """Remove the pid file if it still holds ``pid`` (default: ours)."""
-    if read_pid(path) == (pid if pid is not None else os.getpid()):
+def remove(path: str, pids: Collection[int] | None = None) -> None:
+    """Remove the pid file if it still holds one of ``pids`` (default: ours)."""
+    if read_pid(path) in (pids if pids is not None else (os.getpid(),)):
         with contextlib.suppress(OSError):
             os.unlink(path)

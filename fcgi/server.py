@@ -1,9 +1,10 @@
-"""``serve(app, options)``: bind, detach, write the pid file, serve, clean up.
+"""``serve(app, options)``: take the pid file, bind, detach, write our pid, serve, clean up.
 
-The order matters: the socket is bound (and every error reported) *before* detaching, so a bad
-address is a one-line error on the terminal, not a silent daemon death; the pid file is written
-by the daemon itself; at exit the socket file and the pid file are removed if they are still
-ours. Prefork children never return here (they ``_exit``), so only the parent cleans up.
+The order matters: the pid file is taken, then the socket is bound (and every error reported)
+*before* detaching, so a bad address is a one-line error on the terminal, not a silent daemon
+death; the daemon then writes its own pid; at exit the socket file and the pid file are removed
+if they are still ours. Prefork children never return here (they ``_exit``), so only the parent
+cleans up.
 """
 
 from __future__ import annotations
@@ -56,11 +57,20 @@ def serve(
     protocol = _PROTOCOLS[options.protocol](
         app, threaded=threaded, debug=options.debug, concurrency=options.maxchildren
     )
-    listener = sockets.open_listener(options.bind, options.socket_umask)
+    # The pid file is taken before the socket is bound: of two servers started at once with
+    # the same one, the second is refused (issue 10). Until the daemon writes its own pid, the
+    # file holds the starting process's, which waits for the daemon: both count as ours.
+    ours = {os.getpid()}
+    if options.pidfile:
+        pidfile.acquire(options.pidfile)
+    try:
+        listener = sockets.open_listener(options.bind, options.socket_umask)
+    except BaseException:
+        if options.pidfile:
+            pidfile.remove(options.pidfile, ours)
+        raise
     report = None
     try:
-        if options.pidfile:
-            pidfile.check(options.pidfile)
         if options.detach:
             report = daemon.detach(options.workdir)
         stdio = daemon.Stdio(options.outlog, options.errlog, options.detach)
@@ -116,7 +126,7 @@ def serve(
         listener.close()
         listener.remove()
         if options.pidfile:
-            pidfile.remove(options.pidfile)
+            pidfile.remove(options.pidfile, ours | {os.getpid()})
     log.info("stopped")
 
 

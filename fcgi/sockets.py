@@ -123,6 +123,8 @@ def _tcp(host: str, port: int) -> Listener:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise OptionError(f"host={host}: cannot resolve it ({exc.strerror})") from None
+    except UnicodeError:  # the idna codec: a label longer than 63 characters (issue 10)
+        raise OptionError(f"host={host}: not a valid host name or address") from None
     family, socktype, proto, _, address = infos[0]
     sock = socket.socket(family, socktype, proto)
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from . import protocol
@@ -16,7 +18,7 @@ from .config import (
     SupervisorConfig,
     target_from_command,
 )
-from .sockets import BindError
+from .sockets import BindError, is_host_name
 from .supervisor import Supervisor
 
 logger = logging.getLogger("reloader")
@@ -36,6 +38,22 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(protocol.EXIT_USAGE)
 
 
+def seconds(minimum: float, inclusive: bool = True) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, at least (or above) ``minimum``."""
+    bound = f"{minimum:g} or more" if inclusive else f"more than {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds ({bound})")
+        return value
+
+    return parse
+
+
 def parse_bind(value: str) -> SocketSpec:
     """``PORT``, ``HOST:PORT``, ``[IPV6]:PORT`` or ``unix:PATH``."""
     if value.startswith("unix:"):
@@ -49,6 +67,8 @@ def parse_bind(value: str) -> SocketSpec:
         raise ConfigError(f"{value!r}: write an IPv6 address in brackets, e.g. [::1]:8000")
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{value!r} is not a valid port or HOST:PORT")
+    if host and not is_host_name(host):
+        raise ConfigError(f"{value!r}: {host!r} is not a valid host name")
     return SocketSpec(host=host or "127.0.0.1", port=int(port), ipv6=":" in host)
 
 
@@ -78,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--watcher", choices=BACKENDS, dest="backend", help="how to watch files (default: auto)"
     )
-    parser.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS")
+    parser.add_argument(
+        "--poll-interval", type=seconds(0, inclusive=False), default=0.5, metavar="SECONDS"
+    )
     parser.add_argument(
         "--bind",
         action="append",
@@ -104,14 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--debounce",
-        type=float,
+        type=seconds(0),
         default=0.02,
         metavar="SECONDS",
         help="a burst of changes ends after this quiet time (default 0.02)",
     )
     parser.add_argument(
         "--grace",
-        type=float,
+        type=seconds(0),
         default=5.0,
         metavar="SECONDS",
         help="time a stopping worker gets before it is killed (default 5)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import socket
@@ -145,10 +146,18 @@ class SupervisorConfig:
             raise ConfigError(
                 f"unknown start {self.start!r}; choose one of {', '.join(START_MODES)}"
             )
-        if self.poll_interval <= 0:
+        # `not (x >= 0)` and isfinite also refuse NaN, which every comparison lets through.
+        times = (self.poll_interval, self.quiet_period, self.max_wait, self.grace)
+        if not all(math.isfinite(t) for t in times):
+            raise ConfigError(
+                "the poll interval, quiet period, maximum wait and grace must be finite"
+            )
+        if not self.poll_interval > 0:
             raise ConfigError("the poll interval must be positive")
-        if self.quiet_period < 0 or self.max_wait < self.quiet_period:
+        if not (self.quiet_period >= 0 and self.max_wait >= self.quiet_period):
             raise ConfigError("the quiet period must be positive and at most the maximum wait")
+        if not self.grace >= 0:
+            raise ConfigError("the grace period must be 0 or more seconds")
         if self.start == "fork" and not self.target.is_python:
             raise ConfigError("the fork start runs Python targets only")
 

@@ -22,6 +22,19 @@ class BindError(OSError):
         return str(self.strerror)
 
 
+def is_host_name(host: str) -> bool:
+    """Whether ``getaddrinfo`` can take ``host`` at all: a name longer than DNS allows (63
+    characters a label, 253 in all) makes it raise a UnicodeError from the idna codec, not an
+    error about the name (issue 10). An IPv6 address has no labels to check."""
+    if ":" in host:
+        return True
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return len(host.rstrip(".")) <= 253
+
+
 def family_for(host: str, ipv6: bool) -> socket.AddressFamily:
     return socket.AF_INET6 if ipv6 or ":" in host else socket.AF_INET
 
@@ -48,6 +61,8 @@ def _bind_tcp(spec: SocketSpec) -> socket.socket:
         raise BindError(
             errno.EADDRNOTAVAIL, f"Cannot resolve the host name {spec.host!r}.", spec
         ) from None
+    except UnicodeError:  # the idna codec: a label longer than 63 characters (issue 10)
+        raise BindError(errno.EINVAL, f"{spec.host!r} is not a valid host name.", spec) from None
     sockaddr = infos[0][4]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -63,21 +78,33 @@ def _bind_tcp(spec: SocketSpec) -> socket.socket:
 def _bind_unix(spec: SocketSpec) -> socket.socket:
     assert spec.path is not None
     path = spec.path
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-            except OSError:
-                os.unlink(path)  # nobody answers: a stale socket left by a dead server
-            else:
-                raise BindError(
-                    errno.EADDRINUSE,
-                    f"Another server is listening on {path}. Stop it, or use another path.",
-                    spec,
-                )
-            finally:
-                probe.close()
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISSOCK(mode):
+        # bind() would fail with EADDRINUSE, which reads as a port in use (issue 10).
+        what = "a directory" if stat.S_ISDIR(mode) else "a file that is not a socket"
+        raise BindError(
+            errno.EEXIST,
+            f"Cannot listen on unix:{path}: it is {what}. Remove it, or use another path.",
+            spec,
+        )
+    if mode is not None:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:  # nobody answers: a stale socket left by a dead server
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            raise BindError(
+                errno.EADDRINUSE,
+                f"Another server is listening on {path}. Stop it, or use another path.",
+                spec,
+            )
+        finally:
+            probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
@@ -90,6 +117,8 @@ def _bind_unix(spec: SocketSpec) -> socket.socket:
 
 def _message(exc: OSError, spec: SocketSpec) -> str:
     where = spec.describe()
+    if exc.errno == errno.EADDRINUSE and spec.path is not None:
+        return f"Cannot listen on {where}: something else is at that path."
     if exc.errno == errno.EADDRINUSE:
         return (
             f"Port {spec.port} is in use by another program. Either identify and stop that"

@@ -728,4 +728,50 @@ def test_closing_the_terminal_destroys_the_test_database(testserver, backend):
     server.proc.hang_up()
     assert server.proc.wait_exit(30) == 0
     assert port_is_free(server.port)
+
+
+# A migration whose COMMIT takes a minute: a deferred constraint trigger sleeps at commit time.
+SLOW_COMMIT_MIGRATION = '''
+from django.db import migrations
+
+SQL = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;
+CREATE TABLE slow_commit (x integer);
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON slow_commit
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+INSERT INTO slow_commit VALUES (1);
+"""
+
+
+class Migration(migrations.Migration):
+    dependencies = [("catalog", "0001_initial")]
+    operations = [migrations.RunSQL(SQL)]
+'''
+
+
+@pytest.mark.parametrize("backend", backend_params("postgresql"), indirect=True)
+def test_sigterm_in_the_commit_of_a_migration_says_stopped(testserver, site, backend):
+    # psycopg cancels the query it waits for on KeyboardInterrupt only: the stop left the
+    # connection busy, Django's cleanup then failed ("can't change 'autocommit' now"), and
+    # that error hid the stop (issue 10).
+    (site / "catalog" / "migrations" / "0002_slow_commit.py").write_text(SLOW_COMMIT_MIGRATION)
+    server = testserver("catalog", env=backend.env(), wait=False)
+    sql = (
+        "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query = 'COMMIT' "
+        "AND wait_event = 'PgSleep'"
+    )
+    wait_until(
+        lambda: backend._query(sql, [backend.test_name]),
+        60,
+        what="a migration's COMMIT in the trigger's sleep",
+        describe=server.proc.describe,
+    )
+    server.proc.signal(signal.SIGTERM)
+    code = server.proc.wait_exit(30)
+    log = server.proc.log()
+    assert code == 128 + signal.SIGTERM, log
+    assert log.rstrip().endswith("Stopped by SIGTERM before the server started."), log
+    assert "Destroying test database for alias 'default'..." in log
+    assert "autocommit" not in log and "Traceback" not in log
     assert not backend.test_db_exists()

@@ -69,8 +69,14 @@ class Command(BaseCommand):
 
     stealth_options = ("shutdown_message",)
     suppressed_base_arguments = {"--verbosity", "--traceback"}
-    # Checks run in each worker, on every (re)start: see inner_run.
-    requires_system_checks: list[str] = []
+    # The system checks run in each worker, on every (re)start (see inner_run), not when the
+    # command starts. Each Django says so in its own way, and a project's subclass expects its
+    # own Django's (issue 10): 5.2 keeps requires_system_checks at its default (so BaseCommand
+    # adds --skip-checks, and a subclass may name tags) and runs none in execute() through
+    # get_check_kwargs(); 4.2 has no get_check_kwargs, and its runserver sets
+    # requires_system_checks = [] and adds --skip-checks itself.
+    if not hasattr(BaseCommand, "get_check_kwargs"):
+        requires_system_checks: list[str] = []
 
     default_addr = "127.0.0.1"
     default_addr_ipv6 = "::1"
@@ -101,7 +107,8 @@ class Command(BaseCommand):
             dest="use_reloader",
             help="Tells Django to NOT use the auto-reloader.",
         )
-        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
+        if not self.requires_system_checks:  # else BaseCommand added it (see above)
+            parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
         parser.add_argument(
             "--nostatic",
             action="store_false",
@@ -149,6 +156,18 @@ class Command(BaseCommand):
             os.environ["DJANGO_COLORS"] = "nocolor"
         super().execute(*args, **options)
 
+    def get_check_kwargs(self, options):
+        """Validation is called explicitly each time the server reloads (Django 5.2's words)."""
+        return {"tags": set()}
+
+    def _worker_check_kwargs(self, options) -> dict:
+        """What inner_run checks: the tags ``requires_system_checks`` names (BaseCommand's
+        get_check_kwargs, as Django 5.2's inner_run asks it); every check on Django 4.2."""
+        base = getattr(super(), "get_check_kwargs", None)
+        kwargs = dict(base(options)) if base is not None else {}
+        kwargs["display_num_errors"] = True
+        return kwargs
+
     def run_from_argv(self, argv):
         self._from_command_line = True
         super().run_from_argv(argv)
@@ -185,21 +204,25 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.set_address(options["addrport"], options["use_ipv6"])
         admin_dir = options.get("admin_media_path")
-        if admin_dir and not os.path.isdir(admin_dir):
+        if admin_dir and not os.path.exists(admin_dir):
             raise CommandError(f"The --adminmedia directory {admin_dir!r} does not exist.")
+        if admin_dir and not os.path.isdir(admin_dir):
+            raise CommandError(f"The --adminmedia path {admin_dir!r} is not a directory.")
         if admin_dir:
             options["admin_media_path"] = os.path.abspath(admin_dir)
         self.run(**options)
 
     def run(self, **options):
-        """Bind, then run the server with the reloader or, with --noreload, in this process."""
-        self._socket = self.bind()
+        """Bind, then run the server with the reloader or, with --noreload, in this process
+        (where, as in Django's, inner_run binds after the checks)."""
         if not options["use_reloader"]:
             try:
                 self.inner_run(None, **options)
             finally:
-                self._socket.close()
+                if self._socket is not None:
+                    self._socket.close()
             return
+        self._socket = self.bind()
         config = self.supervisor_config(options)
         if self._from_command_line:
             reloader.exec_supervisor(config, shown_as=sys.argv)
@@ -267,8 +290,10 @@ class Command(BaseCommand):
         if not options.get("skip_checks"):
             self.stdout.write("Performing system checks...\n\n")
             try:
-                self.check(display_num_errors=True)
+                self.check(**self._worker_check_kwargs(options))
             except SystemCheckError as exc:
+                if not supervised:  # --noreload: no reload can fix them; Django's ends here
+                    raise
                 self.stderr.write(str(exc), lambda x: x)
                 check_errors = _ANSI.sub("", str(exc))
         # Need to check migrations here, so can't use the requires_migrations_check attribute.
@@ -283,7 +308,12 @@ class Command(BaseCommand):
             from devserver.errors import error_app
 
             handler = error_app("System check errors", check_errors)
-        sock = self._socket or socket.socket(fileno=worker.listen_fds()[0])
+        if self._socket is not None:  # testserver's, bound before its database
+            sock = self._socket
+        elif supervised:
+            sock = socket.socket(fileno=worker.listen_fds()[0])
+        else:
+            sock = self._socket = self.bind()
         server = serving.make_server(sock, handler, options.get("use_threading", True))
         self.on_bind(server.server_address[1])
         worker.ready()
@@ -294,7 +324,7 @@ class Command(BaseCommand):
 
     def on_bind(self, server_port):
         quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
-        address = addrport.Address(self.addr, str(server_port), self.use_ipv6, self._raw_ipv6)
+        host = addrport.display_host(self.addr, self._raw_ipv6)
         now = datetime.now().strftime("%B %d, %Y - %X")
         version = self.get_version()
         starting = (
@@ -305,7 +335,7 @@ class Command(BaseCommand):
         print(
             f"{now}\n"
             f"Django version {version}, using settings {settings.SETTINGS_MODULE!r}\n"
-            f"{starting} {self.protocol}://{address.display}:{server_port}/\n"
+            f"{starting} {self.protocol}://{host}:{server_port}/\n"
             f"Quit the server with {quit_command}.",
             file=self.stdout,
         )
