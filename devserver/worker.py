@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from reloader import worker
+
 ENV_SPEC = "DEVSERVER_WORKER_SPEC"
 
 
@@ -62,3 +64,6 @@ def main() -> None:
     command.use_ipv6 = spec["use_ipv6"]
     command._raw_ipv6 = spec["raw_ipv6"]
     command.inner_run(None, **options)
+    # The server stopped: nothing is left to finalize, and tearing a big project's heap down
+    # would only delay the exit by seconds.
+    worker.exit_now()

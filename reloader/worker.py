@@ -11,6 +11,7 @@ bootstrap after the fork, never in the template.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -19,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import protocol
 from .modules import library_modules, module_files
@@ -185,6 +186,22 @@ def detach() -> None:
     if _channel is not None:
         _channel.close()
         _channel = None
+
+
+def exit_now(status: int = protocol.EXIT_OK) -> NoReturn:
+    """End the process at once, once its program is done: ``atexit`` handlers run (logging is
+    flushed) and the standard streams are flushed, but the interpreter does not tear its heap
+    down, which takes seconds on a big project (about 2 s on NetBox) and would keep the user
+    waiting for the prompt, and the supervisor for the next start. Only for a program whose
+    open files need no finalizer (a server that already stopped serving)."""
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    with contextlib.suppress(BaseException):
+        detach()
+    os._exit(status)
 
 
 def under_supervisor() -> bool:

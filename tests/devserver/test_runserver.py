@@ -535,3 +535,33 @@ def test_closing_the_terminal_stops_runserver_and_frees_the_port(spawn, site, ar
     assert proc.wait_exit(10) == 0
     assert port_is_free(port)
     wait_until(lambda: not session_members(proc.pid), 5, what="every process to be gone")
+
+
+# A project whose interpreter teardown takes seconds, as a big one's does (about 2 s on NetBox:
+# its heap is freed object by object): an object that takes 3 s to finalize.
+SLOW_TEARDOWN = (
+    "\n\nimport time as _time\n\n\n"
+    "class _SlowToFinalize:\n"
+    "    def __del__(self, sleep=_time.sleep):\n"
+    "        sleep(3)\n\n\n"
+    "_KEEP = _SlowToFinalize()\n"
+)
+
+
+@pytest.mark.parametrize("args", [[], ["--noreload"]], ids=["reloader", "noreload"])
+def test_ctrl_c_frees_the_port_at_once_and_exits_without_tearing_the_heap_down(
+    runserver, site, args
+):
+    import time
+
+    views = site / "catalog" / "views.py"
+    views.write_text(views.read_text() + SLOW_TEARDOWN)
+    server = runserver(*args)
+    stopped = time.monotonic()
+    os.killpg(server.proc.pid, signal.SIGINT)
+    wait_until(lambda: port_is_free(server.port), 5, what="the port to be free")
+    freed = time.monotonic() - stopped
+    assert server.proc.wait_exit(10) == 0
+    exited = time.monotonic() - stopped
+    assert freed < 0.5, f"the port was free {freed:.2f} s after Ctrl-C"
+    assert exited < 2.0, f"runserver exited {exited:.2f} s after Ctrl-C"

@@ -221,6 +221,8 @@ class Command(BaseCommand):
             finally:
                 if self._socket is not None:
                     self._socket.close()
+            if self._from_command_line:
+                worker.exit_now()  # without tearing the project's heap down (seconds)
             return
         self._socket = self.bind()
         config = self.supervisor_config(options)
