@@ -66,6 +66,7 @@ class Template:
         self.reported: set[str] = set()
         self.imported = 0
         self.preload_started = 0.0
+        self.batch_before: set[str] = set()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -114,7 +115,17 @@ class Template:
             protocol.PRELOADED,
             modules=self.imported,
             seconds=round(time.monotonic() - self.preload_started, 3),
+            packages=self.packages_since(self.batch_before),
         )
+
+    @staticmethod
+    def packages_since(before: set[str]) -> dict[str, int]:
+        """How many modules each top-level package gained since ``before`` (largest first)."""
+        counts: dict[str, int] = {}
+        for name in sys.modules.keys() - before:
+            top = name.split(".")[0]
+            counts[top] = counts.get(top, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     # -------------------------------------------------------------- forking
     def asked(self, message: dict[str, Any]) -> None:
@@ -228,6 +239,7 @@ class Template:
                 if not self.queue:
                     self.preload_started = time.monotonic()
                     self.imported = 0
+                    self.batch_before = set(sys.modules)
                 self.queue += [str(m) for m in message.get("modules", [])]
                 if not self.queue:
                     self.preloaded()

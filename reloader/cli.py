@@ -167,6 +167,7 @@ def config_from_args(args: argparse.Namespace) -> SupervisorConfig:
         max_wait=max(2.0, args.debounce),
         grace=args.grace,
         name=target.value if target.kind == "command" else "worker",
+        verbose=args.verbose,
     )
 
 
@@ -180,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = config_from_args(args)
+        if config.verbose and not args.quiet:
+            logger.setLevel(logging.DEBUG)
         return Supervisor(config, adopt_orphans=True).run()
     except (ConfigError, BindError) as exc:
         print(f"reloader: error: {exc}", file=sys.stderr)

@@ -115,6 +115,8 @@ class SupervisorConfig:
     announce        print which watcher and start are used (a program may prefer to say it).
     audience        who may see the error page's details until a worker says otherwise
                     (``reloader.audience``; the default: localhost, as Django in debug mode).
+    verbose         also print debug messages (what each fork template preloaded, how each
+                    worker started).
     """
 
     target: Target
@@ -136,6 +138,7 @@ class SupervisorConfig:
     name: str = "worker"
     announce: bool = True
     audience: Audience = field(default_factory=Audience)
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

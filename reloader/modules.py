@@ -90,15 +90,21 @@ def is_library_file(path: str) -> bool:
     return path.startswith(roots) or os.path.realpath(path).startswith(roots)
 
 
-def library_modules(modules: Iterable[tuple[str, ModuleType]] | None = None) -> list[str]:
-    """Names of loaded library modules, in import order: what a fork template may preload."""
+def library_modules(
+    modules: Iterable[tuple[str, ModuleType]] | None = None, trusted: Iterable[str] = ()
+) -> list[str]:
+    """Names of loaded library modules, in import order: what a fork template may preload.
+    Modules of the ``trusted`` packages count wherever they are (an editable install someone
+    vouched for)."""
     if modules is None:
         modules = list(sys.modules.items())
+    vouched = set(trusted)
     names = []
     for name, module in modules:
-        if not isinstance(module, ModuleType) or name.split(".")[0] in _NEVER_PRELOAD:
+        top = name.split(".")[0]
+        if not isinstance(module, ModuleType) or top in _NEVER_PRELOAD:
             continue
         path = module_file(module)
-        if path is not None and is_library_file(path):
+        if path is not None and (top in vouched or is_library_file(path)):
             names.append(name)
     return names

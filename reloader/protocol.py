@@ -27,8 +27,9 @@ Environment variables (set by the supervisor for the child, read once and popped
     when the supervisor holds no socket.
 ``RELOADER_INFO``
     JSON object for the program's banner: ``{"generation": 1, "watcher": "inotify",
-    "mode": "fork", "start": "spawn"}`` (``mode``: how workers start; ``start``: how this one
-    did, e.g. cold while the fork template was not ready yet).
+    "mode": "fork", "start": "spawn", "trusted": [package, ...]}`` (``mode``: how workers start;
+    ``start``: how this one did, e.g. cold while the fork template was not ready yet;
+    ``trusted``: packages whose modules the worker reports for the template wherever they are).
 ``RELOADER_CONFIG``
     Only for a supervisor started by ``exec_supervisor``: its whole configuration as JSON
     (``SupervisorConfig.to_json``), so that ``ps`` shows a readable command line instead.
@@ -95,7 +96,9 @@ Template (fork start) to and from supervisor:
                ``{"error": str, "generation": int}`` when it cannot fork (a thread is running).
 ``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
                ``status`` as in ``subprocess.Popen.returncode``).
-``preloaded``  template to supervisor: ``{"modules": int, "seconds": float}`` after (re)importing.
+``preloaded``  template to supervisor: ``{"modules": int, "seconds": float, "packages": {name:
+               int}}`` after (re)importing: the modules asked for, the time, and how many modules
+               each top-level package gained.
 
 Signals
 -------

@@ -40,7 +40,7 @@ def queued_signals(queue: list[int], wake_fd: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def default_log_handler() -> Iterator[None]:
+def default_log_handler(verbose: bool = False) -> Iterator[None]:
     """Make sure the supervisor's messages reach stderr when nothing configured logging."""
     if logger.handlers or logging.getLogger().handlers:
         yield
@@ -49,7 +49,7 @@ def default_log_handler() -> Iterator[None]:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     previous = logger.level
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
         yield
     finally:

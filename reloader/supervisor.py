@@ -90,11 +90,14 @@ class Supervisor:
         self._sockets: list[socket.socket] = []
         self._starter: Starter | None = None
         self._reaper = children.Reaper()
+        # Packages the caller vouched for (SupervisorConfig.preload): their modules are reported
+        # for the fork template even from outside site-packages.
+        self._trusted = sorted({name.split(".")[0] for name in config.preload})
         self.ready = threading.Event()  # set when a worker first says it serves (for embedders)
 
     # ----------------------------------------------------------------------------- public
     def run(self) -> int:
-        with default_log_handler(), queued_signals(self._signals, self._wake_w):
+        with default_log_handler(self.config.verbose), queued_signals(self._signals, self._wake_w):
             self._sockets = [socket_utils.bind(spec) for spec in self.config.sockets]
             try:
                 self._setup()
@@ -309,7 +312,11 @@ class Supervisor:
         bytecode.invalidate(self._pending_paths)
         self._pending_paths = []
         self.generation += 1
-        info = {"generation": self.generation, "watcher": self._set.name}
+        info = {
+            "generation": self.generation,
+            "watcher": self._set.name,
+            "trusted": self._trusted,
+        }
         self._worker_t0 = time.time_ns()
         try:
             handle = self._starter.start(self.generation, info)

@@ -83,7 +83,10 @@ class _Channel:
             if not new:
                 return
             self._reported |= new
-            libraries = [m for m in library_modules() if m not in self._reported_modules]
+            trusted = self.info.get("trusted", ())
+            libraries = [
+                m for m in library_modules(trusted=trusted) if m not in self._reported_modules
+            ]
             self._reported_modules.update(libraries)
             self.send(protocol.WATCH, files=sorted(new), trees=[], modules=libraries)
 

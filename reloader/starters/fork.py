@@ -312,10 +312,15 @@ class ForkStarter(Starter):
                 self.disable(f"the fork template cannot fork: {message.get('error')}")
         elif kind == protocol.PRELOADED:
             self.failures = 0
+            packages = message.get("packages") or {}
+            shown = ", ".join(f"{name} {count}" for name, count in list(packages.items())[:12])
+            more = f", and {len(packages) - 12} more packages" if len(packages) > 12 else ""
             logger.debug(
-                "Fork template preloaded %s modules in %ss.",
-                message.get("modules"),
+                "Fork template preloaded %s modules in %ss (pid %s)%s",
+                sum(packages.values()) if packages else message.get("modules"),
                 message.get("seconds"),
+                self.template.pid if self.template is not None else "?",
+                f": {shown}{more}." if shown else ".",
             )
         elif kind == protocol.WATCH:
             files = [str(f) for f in message.get("files", [])]

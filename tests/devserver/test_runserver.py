@@ -488,19 +488,26 @@ def test_spawn_start_is_honoured(runserver, site):
 
 def test_devserver_preload_adds_trusted_packages_to_the_template(runserver, site, tmp_path):
     # A library outside site-packages (an editable install, say) is never preloaded on its own:
-    # it could be project code. DEVSERVER_PRELOAD vouches for it.
+    # it could be project code. DEVSERVER_PRELOAD vouches for it: the modules of that package
+    # that the workers import are preloaded too, not only the package itself.
     lib = tmp_path / "lib" / "vouched"
     lib.mkdir(parents=True)
     marker = tmp_path / "vouched.log"
-    (lib / "__init__.py").write_text(
-        f'import os\nopen(r"{marker}", "a").write(f"{{os.getpid()}}\\n")\n'
-    )
+    record = f'import os\nopen(r"{marker}", "a").write(f"{{__name__}} {{os.getpid()}}\\n")\n'
+    (lib / "__init__.py").write_text(record)
+    (lib / "widgets.py").write_text(record + "WIDGET = 1\n")
+    views = site / "catalog" / "views.py"
+    views.write_text("import vouched.widgets  # noqa\n" + views.read_text())
     settings = site / "mysite" / "settings.py"
     settings.write_text(settings.read_text() + '\nDEVSERVER_PRELOAD = ["vouched"]\n')
-    server = runserver(env={"PYTHONPATH": str(tmp_path / "lib")})
+    server = runserver("-v", "2", env={"PYTHONPATH": str(tmp_path / "lib")})
     template = reload_until_forked(server)
-    assert marker.exists(), "the template did not import the vouched package"
-    assert str(template) in marker.read_text().split()
+    imported = [line.split() for line in marker.read_text().splitlines()]
+    assert ["vouched", str(template)] in imported, "the template did not import the package"
+    assert ["vouched.widgets", str(template)] in imported, "nor the module the workers import"
+    log = server.proc.wait_for_log("Fork template preloaded")
+    line = next(line for line in log.splitlines() if "Fork template preloaded" in line)
+    assert f"(pid {template})" in line and "django " in line, line
 
 
 def reload_until_forked(server, workers: list[int] | None = None) -> int:

@@ -266,6 +266,7 @@ class Command(BaseCommand):
             name="server",
             announce=False,
             audience=reloader.Audience.for_debug(settings.DEBUG, settings.ALLOWED_HOSTS),
+            verbose=int(options.get("verbosity", 1)) >= 2,
         )
 
     # ----------------------------------------------------------------- each worker
