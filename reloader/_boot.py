@@ -18,8 +18,9 @@ import sys
 import traceback
 from collections.abc import Iterable
 from types import FrameType, TracebackType
+from typing import NoReturn
 
-from . import protocol, worker
+from . import builder, protocol, worker
 from .config import ConfigError, Target
 from .modules import exception_files
 
@@ -91,6 +92,9 @@ def _is_boot_frame(filename: str) -> bool:
 
 def report_failure(exc: BaseException) -> None:
     """Send the failure to the supervisor, or print it when there is none."""
+    if builder.active():
+        builder.failed(exc)
+        return
     text = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc.__traceback__)))
     title = traceback.format_exception_only(type(exc), exc)[-1].strip()
     if worker.under_supervisor():
@@ -124,10 +128,35 @@ def boot(
 ) -> None:
     """Attach to the supervisor, run the target, exit with its status (also used after fork,
     with what the template already reported)."""
+    attach_worker(inherited, known_files, known_modules)
+    finish(run_target(target))
+
+
+def attach_worker(
+    inherited: protocol.Inherited,
+    known_files: Iterable[str] = (),
+    known_modules: Iterable[str] = (),
+) -> None:
+    """Connect this process to the supervisor as a worker: its channel, its stop signals
+    (also for a worker forked from a checkpoint, in the middle of the program's start-up)."""
     worker.attach(inherited, known_files, known_modules)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
+
+
+def build(target: Target, inherited: protocol.Inherited) -> None:
+    """Run the target's start-up as a builder (``reloader.builder``): checkpoints, no serving.
+    A worker later forked from one of its checkpoints comes back through here when its program
+    ends, and exits as any worker does."""
+    assert inherited.control is not None
+    builder.start(inherited.control, inherited.listen_fds, inherited.info)
     status = run_target(target)
+    if builder.active():  # the start-up ended in the builder: it raised, or never paused
+        os._exit(protocol.EXIT_OK)
+    finish(status)
+
+
+def finish(status: int) -> NoReturn:
     # The program is over: a stop signal now (the supervisor retiring us while Ctrl-C already
     # did) has nothing left to interrupt but our own exit.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

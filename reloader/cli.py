@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help=(
+            "with --start fork: fork workers from the deepest point of the program's start-up "
+            "an edit left good (the program calls reloader.worker.checkpoint; see its docs)"
+        ),
+    )
+    parser.add_argument(
         "--debounce",
         type=seconds(0),
         default=0.02,
@@ -163,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> SupervisorConfig:
         poll_interval=args.poll_interval,
         start=args.start,
         preload=tuple(args.preload),
+        checkpoints=args.checkpoints,
         quiet_period=args.debounce,
         max_wait=max(2.0, args.debounce),
         grace=args.grace,

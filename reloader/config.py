@@ -117,6 +117,10 @@ class SupervisorConfig:
                     (``reloader.audience``; the default: localhost, as Django in debug mode).
     verbose         also print debug messages (what each fork template preloaded, how each
                     worker started).
+    checkpoints     with the fork start, also keep the program's start-up paused at the points
+                    it declares (``reloader.worker.checkpoint``) and before its modules' imports,
+                    and fork workers from the deepest one an edit did not make stale. Only for a
+                    program that calls ``checkpoint(..., final=True)`` before it serves.
     """
 
     target: Target
@@ -139,6 +143,7 @@ class SupervisorConfig:
     announce: bool = True
     audience: Audience = field(default_factory=Audience)
     verbose: bool = False
+    checkpoints: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

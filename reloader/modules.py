@@ -90,6 +90,21 @@ def is_library_file(path: str) -> bool:
     return path.startswith(roots) or os.path.realpath(path).startswith(roots)
 
 
+@functools.lru_cache(maxsize=1)
+def stdlib_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib") if key in paths}
+    return tuple(sorted({os.path.realpath(r) + os.sep for r in roots if r}))
+
+
+@functools.lru_cache(maxsize=8192)
+def stdlib_file(path: str) -> bool:
+    """A file of the standard library itself (not of a package installed beside it)."""
+    if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
+        return False
+    return path.startswith(stdlib_roots()) or os.path.realpath(path).startswith(stdlib_roots())
+
+
 def library_modules(
     modules: Iterable[tuple[str, ModuleType]] | None = None, trusted: Iterable[str] = ()
 ) -> list[str]:

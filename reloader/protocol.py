@@ -1,4 +1,4 @@
-"""The process protocol between the supervisor, its workers and the fork template.
+"""The process protocol between the supervisor, its workers, the fork template and checkpoints.
 
 This docstring is the specification. Every name below is spelled in this module only; the other
 modules import the constants and helpers from here.
@@ -17,6 +17,17 @@ worker
 template
     Only with the fork start: a fresh interpreter that imported the libraries that do not change
     while you edit (stdlib, site-packages), never the project. It forks one worker per start.
+builder
+    Only with ``SupervisorConfig.checkpoints``: a fork of the template (or of a checkpoint) that
+    runs the program's start-up, never serves, records what the start-up read, and leaves
+    checkpoints along it (``reloader.builder``). Its ``RELOADER_INFO`` (in the ``fork`` message)
+    says ``{"role": "builder", "hot": [path, ...], "seconds": float, "position": int, ...}``:
+    the files edited lately (a checkpoint is kept just before their import) and where in the
+    start-up it begins.
+checkpoint
+    A paused copy of a builder: the start-up up to a point, waiting to fork a worker (which goes
+    on with the start-up from there) or a builder (to make the later checkpoints again). The
+    template is the first of them: it forks the same way.
 
 Environment variables (set by the supervisor for the child, read once and popped by the child)
 ----------------------------------------------------------------------------------------------
@@ -75,14 +86,16 @@ Supervisor to worker:
 
 ``changed``    ``{"paths": [path, ...]}``: files under a reported tree changed.
 
-Template (fork start) to and from supervisor:
+Template, checkpoints and builders to and from supervisor (the fork start):
 
 ``preload``    supervisor to template: ``{"modules": [name, ...], "trusted": [package, ...]}``: to
                import, between forks. Importing project code (a file outside the stdlib and
                site-packages) makes the template give up, except from the ``trusted`` packages
                (those of ``SupervisorConfig.preload``, which the caller vouches for).
-``fork``       supervisor to template: ``{"generation": int, "target": {...}, "env": {name: value},
-               "cwd": str, "info": {...}}``: a worker is wanted. No fd yet: the supervisor keeps
+``fork``       supervisor to template or checkpoint: ``{"generation": int, "role": "worker" |
+               "builder", "target": {...}, "env": {name: value}, "cwd": str, "info": {...},
+               "checkpoint": name | null}``: a worker (or a builder: negative generations) is
+               wanted. No fd yet: the supervisor keeps
                the worker's control socket until the template answers, and starts the worker
                cold instead if it does not answer within ``FORK_PATIENCE`` seconds (a library
                slow to import), so the supervisor never waits for the template.
@@ -96,6 +109,18 @@ Template (fork start) to and from supervisor:
                ``{"error": str, "generation": int}`` when it cannot fork (a thread is running).
 ``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
                ``status`` as in ``subprocess.Popen.returncode``).
+``checkpoint`` builder to supervisor: ``{"name": str, "module": str | null, "position": int,
+               "seconds": float, "final": bool, "pid": int, "deps": {"files": [[path, position],
+               ...], "dirs": [[path, position, by_import, [name, ...]], ...], "since_ns": int}}``:
+               a checkpoint is ready, with what the start-up read since the last one (and since
+               ``since_ns``: a file modified after that may have been read in its old version).
+               With one fd attached (its control socket) unless ``final``: then the builder itself
+               is the checkpoint, on its own control socket.
+``refused``    builder to supervisor: ``{"reason": str}``: it takes no more checkpoints (the
+               start-up left something forks must not share: a thread, a socket, a random value
+               drawn at import).
+``failed``     builder to supervisor: ``{"title": str}``: the start-up raised (the worker will
+               show it; the builder just ends).
 ``preloaded``  template to supervisor: ``{"modules": int, "seconds": float, "packages": {name:
                int}}`` after (re)importing: the modules asked for, the time, and how many modules
                each top-level package gained.
@@ -114,13 +139,14 @@ requests in flight for at most ``DRAIN_TIMEOUT`` seconds, exit 0. A worker told 
 it sent ``ready`` never sends it: it exits, even if the exception the signal raised was lost.
 Workers stay in the supervisor's process group so that a debugger (``breakpoint()``) in a worker
 keeps the terminal, and Ctrl-C reaches both; the supervisor kills a worker by its PID.
-Template: runs in a process group of its own (``RELOADER_INFO`` gives it the supervisor's
-``pgid``, which each fork joins again), so signals sent to the supervisor's group never reach
-it; it also ignores SIGINT, SIGTERM and SIGHUP sent to it directly, and exits when its control
-socket closes (its forks live on, each tied to the supervisor by its own control socket). The
-supervisor SIGKILLs a template it replaces or stops, whatever it is importing. It reaps its
-forks on SIGCHLD and reports them. It says ``hello`` when it can fork, and forks between two of
-its imports.
+Template, builders and checkpoints: in a process group of their own (``RELOADER_INFO`` gives
+the supervisor's ``pgid``, which each forked worker joins again), so signals sent to the
+supervisor's group never reach them; the template and checkpoints also ignore SIGINT, SIGTERM
+and SIGHUP sent to them directly, and exit when their control socket closes (their forks live
+on, each tied to the supervisor by its own control socket). The supervisor SIGKILLs a template
+it replaces or stops, and a builder it gives up, whatever they are importing. A fork server
+reaps its forks on SIGCHLD and reports them. The template says ``hello`` when it can fork, and
+forks between two of its imports.
 
 Parent death
 ------------
@@ -128,7 +154,9 @@ A worker reads its control socket in a thread; end of file means the supervisor 
 by SIGKILL). The worker then shuts its listening sockets down (the port is free at once: nobody
 is left to serve on it), stops as on SIGTERM, and exits by ``ORPHAN_EXIT`` seconds at the latest.
 The template and plain commands (not Python: they cannot read a control socket) get SIGKILL
-from the kernel when the supervisor dies (``PR_SET_PDEATHSIG``, Linux).
+from the kernel when the supervisor dies (``PR_SET_PDEATHSIG``, Linux); a builder gets it when
+the process it was forked from ends. A checkpoint, always waiting on its control socket, exits at
+its end.
 
 Exit codes
 ----------
@@ -163,6 +191,8 @@ FORKING = "forking"
 SOCKET = "socket"
 CANCEL = "cancel"
 FORKED = "forked"
+CHECKPOINT = "checkpoint"
+REFUSED = "refused"
 EXITED = "exited"
 PRELOADED = "preloaded"
 PRELOAD = "preload"

@@ -138,6 +138,7 @@ class Supervisor:
             [s.fileno() for s in self._sockets],
             self._watch_template_files,
             self._reaper,
+            self._watch_deps,
         )
         self._sync_starter_fd()
 
@@ -169,7 +170,7 @@ class Supervisor:
                 self._read_control(data)
             elif kind == "starter":
                 assert self._starter is not None
-                self._starter.handle_readable()
+                self._starter.handle_readable(data)
                 self._sync_starter_fd()
             elif kind == "listener":
                 self._responder.accept(data)
@@ -248,6 +249,8 @@ class Supervisor:
                 paths = self._changes.get_nowait()
             except queue.Empty:
                 break
+            assert self._starter is not None
+            self._starter.changed([p for p in paths if p != LIMIT])
             for path in paths:
                 if path == LIMIT:
                     self._set.limit_reached("Cannot watch a new directory: the watch limit")
@@ -286,15 +289,20 @@ class Supervisor:
             self._debounce.add(late, time.monotonic())
 
     def _sync_starter_fd(self) -> None:
-        """The template's control socket changes when it restarts: keep the selector current."""
+        """The starter's sockets change (a template restarts, checkpoints come and go): keep the
+        selector current. A closed fd's number is reused: register each anew."""
         assert self._starter is not None
         for key in list(self._selector.get_map().values()):
             if key.data[0] == "starter":
                 self._selector.unregister(key.fileobj)
-        # Register anew even when the number is the same: a closed fd's number is reused.
-        fd = self._starter.fileno()
-        if fd is not None:
-            self._selector.register(fd, selectors.EVENT_READ, ("starter", None))
+        for fd in self._starter.filenos():
+            self._selector.register(fd, selectors.EVENT_READ, ("starter", fd))
+
+    def _watch_deps(self, files: list[str], dirs: list[str], since_ns: int) -> list[str]:
+        """What a checkpoint read: watched (a change makes it stale, never restarts); return
+        those modified since it began reading them."""
+        self._set.add_deps(files, dirs)
+        return modified_since(files, since_ns)
 
     def _watch(self, files: list[str], trees: list[tuple[str, str]]) -> None:
         new_files = self._set.add(files, trees)

@@ -45,6 +45,8 @@ class WatchSet:
         self.files: set[str] = set()
         self.dirs: set[str] = set()
         self.trees: list[tuple[str, str]] = []
+        self.dep_files: set[str] = set()
+        self.dep_dirs: set[str] = set()
         extra = [os.path.abspath(p) for p in config.watch]
         self.extra_trees = [p for p in extra if os.path.isdir(p)]
         self.extra_files = [p for p in extra if not os.path.isdir(p)]
@@ -117,8 +119,23 @@ class WatchSet:
                 self.limit_reached(str(exc.strerror))
         return new_files
 
+    def add_deps(self, files: Iterable[str], dirs: Iterable[str]) -> None:
+        """Watch what a checkpoint read: files (their directories) and listed directories (a
+        name created in one matters). Their changes reach the starter; they restart nothing."""
+        new_files = [f for f in files if f not in self.dep_files and not self.ignore(f)]
+        self.dep_files.update(new_files)
+        # A directory is watched as the directory of a name inside it.
+        new_dirs = [os.path.join(d, ".") for d in dirs if d not in self.dep_dirs]
+        self.dep_dirs.update(dirs)
+        if (new_files or new_dirs) and self.watcher is not None:
+            try:
+                self.watcher.watch([*new_files, *new_dirs], [])
+            except WatchLimitReached as exc:
+                self.limit_reached(str(exc.strerror))
+
     def all_files(self) -> list[str]:
-        return [*self.files, *self.extra_files]
+        deps = [*self.dep_files, *(os.path.join(d, ".") for d in self.dep_dirs)]
+        return [*self.files, *self.extra_files, *deps]
 
     def all_trees(self) -> list[str]:
         return [*self.extra_trees, *(root for root, _ in self.trees)]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any, NoReturn
 
-from . import protocol
+from . import builder, protocol
 from .modules import library_modules, module_files
 
 # New modules are looked for often while a program starts, then once a second: a module first
@@ -213,6 +213,7 @@ def under_supervisor() -> bool:
 
 def listen_fds() -> list[int]:
     """The fds of the listening sockets the supervisor holds, in its config's order."""
+    builder.serving()  # a builder never serves (it exits here if the program never paused)
     return list(_channel.listen_fds) if _channel else []
 
 
@@ -249,6 +250,7 @@ def ready() -> None:
     only printed), and a worker must not start serving after it."""
     if _stop_requested:
         raise KeyboardInterrupt
+    builder.serving()  # a builder never serves (it exits here if the program never paused)
     if _channel:
         _channel.send(protocol.READY)
         _channel.report_soon()
@@ -297,6 +299,30 @@ def audience(
             hosts=list(hosts) if hosts is not None else None,
             loopback_only=loopback_only,
         )
+
+
+def checkpoint(name: str, final: bool = False) -> None:
+    """A point of the program's start-up a worker may be forked from (``reloader.builder``).
+
+    Call it where the start-up has done something worth keeping: after loading settings and
+    models, before serving (``final=True``: the last point, where the program would start to
+    serve). In a worker it does nothing; in a builder it takes a checkpoint, and returns again in
+    every worker later forked from it, which then goes on with its start-up from there. What the
+    program does before a checkpoint must be the same for every worker: no thread, no open
+    connection (close them in ``before_checkpoint``), no random value kept."""
+    builder.checkpoint(name, final)
+
+
+def before_checkpoint(callback: Callable[[], None]) -> None:
+    """Call ``callback`` before each checkpoint (in a builder only): close database connections
+    and anything else a fork must not share."""
+    builder.before_checkpoint(callback)
+
+
+def note_checkpoint(name: str) -> None:
+    """Called in a worker forked from a checkpoint: its ``info()["start"]`` says which."""
+    if _channel and name:
+        _channel.info["start"] = f"fork from checkpoint {name!r}"
 
 
 def stopping() -> None:

@@ -53,12 +53,15 @@ class Starter(ABC):
         """Start worker ``generation``; ``info`` reaches it through the protocol, with
         ``start`` added: how this very worker was started."""
 
-    def fileno(self) -> int | None:
-        """An fd for the supervisor's selector when the starter has messages of its own."""
-        return None
+    def filenos(self) -> list[int]:
+        """The fds for the supervisor's selector when the starter has messages of its own."""
+        return []
 
-    def handle_readable(self) -> None:  # noqa: B027 - only the fork start has messages
+    def handle_readable(self, fd: int) -> None:  # noqa: B027 - only the fork start has messages
         """Read the starter's own messages (workers' exit statuses, the template's files)."""
+
+    def changed(self, paths: list[str]) -> None:  # noqa: B027
+        """Paths that changed (whatever they mean to the worker): saved states may be stale."""
 
     def deadline(self) -> float | None:
         """When ``tick`` must run next (``time.monotonic()``), if the starter waits for
@@ -100,11 +103,12 @@ def make_starter(
     listen_fds: list[int],
     on_template_files: Callable[[list[str], int], None],
     reaper: Reaper,
+    watch_deps: Callable[[list[str], list[str], int], list[str]],
 ) -> Starter:
     if resolve_start(config) == "fork":
         from .fork import ForkStarter
 
-        return ForkStarter(config, listen_fds, on_template_files, reaper)
+        return ForkStarter(config, listen_fds, on_template_files, reaper, watch_deps)
     from .spawn import SpawnStarter
 
     return SpawnStarter(config, listen_fds, reaper)

@@ -52,6 +52,7 @@ class ForkedWorker(WorkerHandle):
         self._pid: int | None = None
         self._signals: list[int] = []  # asked for before its PID was known
         self.asked_at = time.monotonic()
+        self.link: Any = None  # the fork server asked for it (starters.links.ServerLink)
 
     @property
     def pid(self) -> int | None:

@@ -1,0 +1,46 @@
+"""A WSGI app whose start-up has stages, for the checkpoint tests (``--checkpoints``).
+
+It imports ``proj.a``, declares a checkpoint, imports ``proj.b`` and ``proj.c`` (each takes a
+moment, so the builder pauses a checkpoint before each), declares its final checkpoint, then
+serves ``"<a.V> <b.V> <c.V> <proj.EXTRA> <pid>"``. Every import of a ``proj`` module appends
+``"<module> <pid>"`` to ``imports.log``; each worker appends ``"serve <pid>"`` when it serves.
+"""
+
+import os
+import signal
+
+import proj.a
+from werkzeug.serving import ThreadedWSGIServer
+
+from reloader import worker
+
+worker.checkpoint("after a")
+import proj.b  # noqa: E402
+import proj.c  # noqa: E402
+
+if os.environ.get("STAGED_FINAL", "1") == "1":
+    worker.checkpoint("serve", final=True)
+
+
+def app(environ, start_response):
+    extra = getattr(proj, "EXTRA", "-")
+    body = f"{proj.a.V} {proj.b.V} {proj.c.V} {extra} {os.getpid()}\n".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def main():
+    server = ThreadedWSGIServer("127.0.0.1", 0, app, fd=worker.listen_fds()[0])
+
+    def stop(signum, frame):
+        server._BaseServer__shutdown_request = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.ready()
+    with open("imports.log", "a") as f:
+        f.write(f"serve {os.getpid()}\n")
+    server.serve_forever(poll_interval=0.02)
+
+
+main()
