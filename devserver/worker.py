@@ -45,6 +45,21 @@ def spec_for(command: Any, options: dict[str, Any]) -> str:
     )
 
 
+def close_connections() -> None:
+    """Before a checkpoint: forks must not share a database or cache connection. Never imports
+    anything (a checkpoint may come before Django's settings are even loaded)."""
+    conf = sys.modules.get("django.conf")
+    if conf is None or not conf.settings.configured:
+        return
+    db = sys.modules.get("django.db")
+    if db is not None:
+        for connection in db.connections.all(initialized_only=True):
+            connection.close()
+    cache = sys.modules.get("django.core.cache")
+    if cache is not None:
+        cache.caches.close_all()
+
+
 def main() -> None:
     spec = json.loads(os.environ.pop(ENV_SPEC))
     sys.path[:] = spec["sys_path"]
@@ -53,7 +68,11 @@ def main() -> None:
     from devserver import audience
 
     audience.report()  # before anything can fail: who may see the error page
+    worker.before_checkpoint(close_connections)
     django.setup()
+    # With the fork start's checkpoints (reloader.builder), a worker may be forked from here
+    # for an edit that django.setup() did not read (a view, a form, a template).
+    worker.checkpoint("django.setup")
     module = importlib.import_module(spec["command"])
     options = spec["options"]
     command = module.Command(
