@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -21,13 +20,12 @@ from datetime import datetime
 
 import django
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import get_internal_wsgi_application
-from django.db import connections
 from django.utils.version import get_docs_version
 
 import reloader
-from devserver import addrport, serving
+from devserver import addrport, checking, serving
 from devserver.static import StaticFilesApp, url_prefix
 from reloader import worker
 
@@ -56,8 +54,6 @@ BIND_ERRORS = {
     errno.EADDRINUSE: "That port is already in use.",
     errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
 }
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class Error(CommandError):
@@ -109,6 +105,17 @@ class Command(BaseCommand):
         )
         if not self.requires_system_checks:  # else BaseCommand added it (see above)
             parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
+        parser.add_argument(
+            "--checks",
+            dest="checks",
+            choices=checking.CHOICES,
+            default=checking.AFTER,
+            help=(
+                "When each new server process runs the system checks and the migrations "
+                "notice: after it starts serving (default; requests do not wait for them) or "
+                "before, as Django does. --noreload always checks before serving."
+            ),
+        )
         parser.add_argument(
             "--nostatic",
             action="store_false",
@@ -289,28 +296,21 @@ class Command(BaseCommand):
                 mode,
                 cold,
             )
+        # Issue 11: under the reloader the checks run by default while the new worker already
+        # serves (devserver.checking); --noreload keeps Django's order, where errors end the
+        # command.
+        after = supervised and options.get("checks", checking.AFTER) == checking.AFTER
         check_errors = None
-        if not options.get("skip_checks"):
-            self.stdout.write("Performing system checks...\n\n")
-            try:
-                self.check(**self._worker_check_kwargs(options))
-            except SystemCheckError as exc:
-                if not supervised:  # --noreload: no reload can fix them; Django's ends here
-                    raise
-                self.stderr.write(str(exc), lambda x: x)
-                check_errors = _ANSI.sub("", str(exc))
-        # Need to check migrations here, so can't use the requires_migrations_check attribute.
-        self.check_migrations()
-        # Close all connections opened during migration checking.
-        for conn in connections.all(initialized_only=True):
-            conn.close()
-
+        if not after:
+            check_errors = checking.run_checks(self, options, supervised)
+            # Need to check migrations here, so can't use the requires_migrations_check attribute.
+            checking.notice_migrations(self)
         if check_errors is None:
             handler = self.get_handler(*args, **options)
         else:
-            from devserver.errors import error_app
-
-            handler = error_app("System check errors", check_errors)
+            handler = checking.check_error_page(check_errors)
+        if after:
+            handler = switch = checking.Switch(handler)
         if self._socket is not None:  # testserver's, bound before its database
             sock = self._socket
         elif supervised:
@@ -320,6 +320,8 @@ class Command(BaseCommand):
         server = serving.make_server(sock, handler, options.get("use_threading", True))
         self.on_bind(server.server_address[1])
         worker.ready()
+        if after:
+            checking.check_after_serving(self, options, switch, server.request_stop)
         serving.serve(server)
         if shutdown_message and not supervised:
             with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
