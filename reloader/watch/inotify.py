@@ -59,7 +59,7 @@ class InotifyWatcher(Watcher):
         self._wd_for_dir: dict[str, int] = {}
         self._tree_dirs: set[str] = set()
 
-    # The InotifyFD thread calls these three (watchdog's WatchCallback protocol).
+    # The InotifyFD thread calls these (watchdog's WatchCallback protocol).
     def on_event(self, event: InotifyEvent) -> None:
         with self._lock:
             directory = self._dir_for_wd.get(event.wd)
@@ -88,6 +88,11 @@ class InotifyWatcher(Watcher):
 
     def on_queue_overflow(self) -> None:
         self._on_change([OVERFLOW])
+
+    def on_events_lost(self) -> None:
+        """watchdog 7.1 calls this after every callback's ``on_queue_overflow``; the overflow
+        was reported there already (7.0 never calls this), and the supervisor's debounce makes
+        the rescan come after the watches recovered."""
 
     def watch(self, files: Iterable[str] = (), trees: Iterable[str] = ()) -> None:
         for directory in sorted({os.path.dirname(f) for f in files}):
