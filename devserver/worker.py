@@ -10,6 +10,7 @@ included) propagates to the bootstrap, which reports it to the supervisor for it
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -82,7 +83,11 @@ def main() -> None:
     command.port = spec["port"]
     command.use_ipv6 = spec["use_ipv6"]
     command._raw_ipv6 = spec["raw_ipv6"]
-    command.inner_run(None, **options)
+    # A stop signal after the one that stopped the server (Ctrl-C reaches the whole process
+    # group, then the supervisor sends SIGTERM) can land once serving restored the handlers that
+    # raise: it changes nothing, the server is stopping anyway.
+    with contextlib.suppress(KeyboardInterrupt):
+        command.inner_run(None, **options)
     # The server stopped: nothing is left to finalize, and tearing a big project's heap down
     # would only delay the exit by seconds.
     worker.exit_now()

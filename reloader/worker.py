@@ -196,7 +196,11 @@ def exit_now(status: int = protocol.EXIT_OK) -> NoReturn:
     flushed) and the standard streams are flushed, but the interpreter does not tear its heap
     down, which takes seconds on a big project (about 2 s on NetBox) and would keep the user
     waiting for the prompt, and the supervisor for the next start. Only for a program whose
-    open files need no finalizer (a server that already stopped serving)."""
+    open files need no finalizer (a server that already stopped serving). Stop signals that
+    come now are ignored: they could only interrupt the exit."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(signum, signal.SIG_IGN)
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -317,6 +321,12 @@ def before_checkpoint(callback: Callable[[], None]) -> None:
     """Call ``callback`` before each checkpoint (in a builder only): close database connections
     and anything else a fork must not share."""
     builder.before_checkpoint(callback)
+
+
+def building() -> bool:
+    """Whether this process is a builder: it runs the start-up to take checkpoints, and never
+    serves (``reloader.builder``)."""
+    return builder.active()
 
 
 def note_checkpoint(name: str) -> None:
