@@ -127,7 +127,7 @@ class Builder:
         self.boundary()
         if project and self.stopped is None and self.count < MAX_CHECKPOINTS:
             due = time.monotonic() - self.last_checkpoint >= SPACING
-            if due or name in self.hot:
+            if due or os.path.abspath(origin) in self.hot:  # type: ignore[arg-type]
                 self.take(f"before {name}", module=name)
         self.position += 1
         if isinstance(origin, str):

@@ -460,7 +460,9 @@ def test_no_request_fails_while_a_client_loops_through_restarts(runserver):
     assert served[0] > 50
 
 
-def test_the_fork_template_never_imports_the_project(runserver, site):
+@pytest.mark.parametrize("start", ["fork", "auto"])
+def test_the_fork_template_never_imports_the_project(runserver, site, start):
+    # With checkpoints (auto), builders import it: forks of the template, never the template.
     marker = site / "imported-by.log"
     record = (
         f'\nimport os as _os\nopen(r"{marker}", "a").write(f"{{_os.getpid()}} {{__name__}}\\n")\n'
@@ -468,14 +470,27 @@ def test_the_fork_template_never_imports_the_project(runserver, site):
     for relative in ("mysite/settings.py", "catalog/models.py", "catalog/views.py"):
         path = site / relative
         path.write_text(path.read_text() + record)
-    server = runserver()
+    server = runserver(f"--start={start}")
     workers = [server.pid()]
-    template = reload_until_forked(server, workers)
+    reload_until_forked(server, workers)
+    template = template_of(server.proc.pid)
     assert "workers start by fork" in server.proc.log()
     importers = {int(line.split()[0]) for line in marker.read_text().splitlines()}
     assert template not in importers
     # The process the user started imported settings before it became the supervisor.
-    assert importers <= {*workers, server.proc.pid}
+    if start == "fork":
+        assert importers <= {*workers, server.proc.pid}
+
+
+def template_of(supervisor: int) -> int:
+    """The fork template: the supervisor's child that runs ``reloader._template``."""
+    from tests.support import child_pids
+
+    for pid in child_pids(supervisor):
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"reloader._template" in f.read():
+                return pid
+    raise AssertionError("no fork template")
 
 
 def test_spawn_start_is_honoured(runserver, site):
@@ -502,7 +517,8 @@ def test_devserver_preload_adds_trusted_packages_to_the_template(runserver, site
     settings = site / "mysite" / "settings.py"
     settings.write_text(settings.read_text() + '\nDEVSERVER_PRELOAD = ["vouched"]\n')
     server = runserver("-v", "2", env={"PYTHONPATH": str(tmp_path / "lib")})
-    template = reload_until_forked(server)
+    reload_until_forked(server)
+    template = template_of(server.proc.pid)
     imported = [line.split() for line in marker.read_text().splitlines()]
     assert ["vouched", str(template)] in imported, "the template did not import the package"
     assert ["vouched.widgets", str(template)] in imported, "nor the module the workers import"

@@ -22,6 +22,7 @@ import django
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import get_internal_wsgi_application
+from django.urls import get_resolver
 from django.utils.version import get_docs_version
 
 import reloader
@@ -151,9 +152,10 @@ class Command(BaseCommand):
             choices=STARTS,
             default="auto",
             help=(
-                "How to start each new server process: fork from a template that already "
-                "imported Django and your libraries (fast), spawn a fresh interpreter, or auto "
-                "(fork where the platform can, the default)."
+                "How to start each new server process: auto (the default, where the platform "
+                "can fork): fork from the deepest point of Django's start-up that your edit did "
+                "not touch; fork: from a template that imported Django and your libraries only; "
+                "spawn: a fresh interpreter."
             ),
         )
 
@@ -265,6 +267,9 @@ class Command(BaseCommand):
             env={**os.environ, ENV_SPEC: spec_for(self, options)},
             template_env=template_env,
             start=options.get("start", "auto"),  # type: ignore[arg-type]
+            # The fork start keeps checkpoints along Django's start-up (issue 11); --start=fork
+            # forks from the library template only.
+            checkpoints=options.get("start", "auto") == "auto",
             preload=(*PRELOAD, *getattr(settings, "DEVSERVER_PRELOAD", ())),
             sockets=(reloader.SocketSpec(fd=fd),),
             backend=WATCHERS[options.get("reloader", "auto")],  # type: ignore[arg-type]
@@ -279,36 +284,32 @@ class Command(BaseCommand):
     # ----------------------------------------------------------------- each worker
     def inner_run(self, *args, **options):
         shutdown_message = options.get("shutdown_message", "")
-        supervised = worker.under_supervisor()
-        if supervised:
-            from devserver import autoreload
-
-            info = worker.info()
-            autoreload.start()
-            start = info.get("start", "?")
-            mode = info.get("mode", start)
-            cold = (
-                " (this one cold: the fork template starts once it serves)" if mode != start else ""
-            )
-            autoreload.logger.info(
-                "Watching for file changes with %s; workers start by %s%s",
-                info.get("watcher", "?"),
-                mode,
-                cold,
-            )
         # Issue 11: under the reloader the checks run by default while the new worker already
         # serves (devserver.checking); --noreload keeps Django's order, where errors end the
-        # command.
+        # command. A builder (the fork start's checkpoints) takes the supervised path too.
+        supervised = worker.under_supervisor() or worker.building()
         after = supervised and options.get("checks", checking.AFTER) == checking.AFTER
+        handler = None
+        if after:
+            # Every worker loads the WSGI handler (middleware) and the URLconf the same way before
+            # it serves: done here, they are in the final checkpoint below.
+            handler = self.get_handler(*args, **options)
+            get_resolver().url_patterns  # noqa: B018 - imports the URLconf and its views
+        # With the fork start's checkpoints (reloader.builder), workers are forked from here for
+        # an edit that nothing above read; everything below happens in each worker.
+        worker.checkpoint("serve", final=True)
+        supervised = worker.under_supervisor()
+        if supervised:
+            self.announce_start()
         check_errors = None
         if not after:
             check_errors = checking.run_checks(self, options, supervised)
             # Need to check migrations here, so can't use the requires_migrations_check attribute.
             checking.notice_migrations(self)
-        if check_errors is None:
-            handler = self.get_handler(*args, **options)
-        else:
+        if check_errors is not None:
             handler = checking.check_error_page(check_errors)
+        elif handler is None:
+            handler = self.get_handler(*args, **options)
         if after:
             handler = switch = checking.Switch(handler)
         if self._socket is not None:  # testserver's, bound before its database
@@ -326,6 +327,27 @@ class Command(BaseCommand):
         if shutdown_message and not supervised:
             with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
                 self.stdout.write(shutdown_message)
+
+    def announce_start(self) -> None:
+        """Tell Django's reloader receivers we run, and say how this worker started."""
+        from devserver import autoreload
+
+        info = worker.info()
+        autoreload.start()
+        start = str(info.get("start", "?"))
+        mode = info.get("mode", start)
+        if start.startswith("fork from "):
+            detail = f" (this one {start[len('fork ') :]})"
+        elif mode != start:
+            detail = " (this one cold: the fork template starts once it serves)"
+        else:
+            detail = ""
+        autoreload.logger.info(
+            "Watching for file changes with %s; workers start by %s%s",
+            info.get("watcher", "?"),
+            mode,
+            detail,
+        )
 
     def on_bind(self, server_port):
         quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
