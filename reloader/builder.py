@@ -39,19 +39,23 @@ import stat
 import sys
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
-from . import protocol
+from . import protocol, refresh
 from .children import set_parent_death_signal
 from .forkserver import Forked, ForkServer, refuse_reason
 from .modules import is_library_file, stdlib_file
+from .provenance import Provenance
 
 SPACING = 0.15  # seconds of start-up between two checkpoints at import boundaries
 MAX_CHECKPOINTS = 16
 MAX_LISTED_NAMES = 5000
+PREPARED = 2  # the files edited last whose refresh the final checkpoint analyses ahead
 
 _builder: Builder | None = None
 _before_checkpoint: list[Callable[[], None]] = []
+_ignored_draws: list[str] = []
 
 
 def active() -> bool:
@@ -65,6 +69,26 @@ def before_checkpoint(callback: Callable[[], None]) -> None:
     _before_checkpoint.append(callback)
 
 
+def ignore_draws(modules: tuple[str, ...]) -> None:
+    """Random values that code of these modules draws are not kept for workers: the program
+    drops what holds them before each checkpoint (``before_checkpoint``)."""
+    _ignored_draws.extend(modules)
+
+
+def _drawn_by_ignored() -> bool:
+    """Whether the code that asked for random bytes (the first caller outside the standard
+    library) belongs to a module of ``ignore_draws``."""
+    if not _ignored_draws:
+        return False
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and stdlib_file(os.path.abspath(frame.f_code.co_filename)):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    name = str(frame.f_globals.get("__name__", ""))
+    return any(name == m or name.startswith(m + ".") for m in _ignored_draws)
+
+
 class Builder:
     def __init__(self, control: socket.socket, listen_fds: list[int], info: dict[str, Any]) -> None:
         self.control = control
@@ -72,14 +96,22 @@ class Builder:
         self.info = info
         self.worker_pgid = int(info.get("pgid", 0))
         self.hot: set[str] = set(info.get("hot", []))
-        self.trusted: set[str] = set(info.get("trusted", []))
+        self.recent: list[str] = [str(p) for p in info.get("hot", [])]  # oldest first
+        self.prepared: dict[frozenset[str], Any] = {}
+        # Never the project's, wherever it is installed: ours (``refresh`` is imported late).
+        self.trusted: set[str] = {"reloader", *info.get("trusted", [])}
         self.position = int(info.get("position", 0))
         self.started = time.monotonic()
         self.offset = float(info.get("seconds", 0.0))  # start-up time before this builder
         self.last_checkpoint = self.started
         self.count = 0
         self.stopped: str | None = None  # why no more checkpoints are taken
+        # Why the checkpoints from here on are not shared: each forks one worker (a random
+        # value drawn before them would be in every fork).
+        self.tainted: str | None = None
+        self.provenance = Provenance()
         self.files: dict[str, int] = {}
+        self.module_files: list[str] = []  # of project modules, not sent yet
         self.dirs: dict[str, tuple[int, bool, list[str]]] = {}
         self.sent_files = 0
         self.batch_started_ns = time.time_ns()
@@ -96,11 +128,14 @@ class Builder:
         _bootstrap._load_unlocked = self._load  # type: ignore[attr-defined]
         sys.addaudithook(_audit)
         _count_draws(self)
+        self.provenance.install()
 
     def uninstall(self) -> None:
-        """In a worker forked from a checkpoint: nothing of the builder stays active."""
+        """In a worker forked from a checkpoint: nothing of the builder stays active (the
+        provenance records stay, for ``reloader.refresh``)."""
         self.recording = False
         _bootstrap._load_unlocked = self.original_load  # type: ignore[attr-defined]
+        self.provenance.uninstall()
 
     def send(self, kind: str, *, fds: tuple[int, ...] = (), **fields: Any) -> None:
         data = protocol.encode(kind, **fields)
@@ -117,27 +152,34 @@ class Builder:
         return round(self.offset + time.monotonic() - self.started, 4)
 
     def _load(self, spec: Any) -> Any:
-        name = spec.name
-        origin = spec.origin if spec.has_location else None
-        project = (
-            isinstance(origin, str)
-            and name.split(".")[0] not in self.trusted
-            and not is_library_file(os.path.abspath(origin))
-        )
-        self.boundary()
-        if project and self.stopped is None and self.count < MAX_CHECKPOINTS:
-            due = time.monotonic() - self.last_checkpoint >= SPACING
-            if due or os.path.abspath(origin) in self.hot:  # type: ignore[arg-type]
-                self.take(f"before {name}", module=name)
-        self.position += 1
-        if isinstance(origin, str):
-            self.note_file(os.path.abspath(origin))
-        self.executing.append((name, origin if isinstance(origin, str) else None))
+        with self.provenance.aside():  # what the builder makes here is nobody's
+            name = spec.name
+            origin = spec.origin if spec.has_location else None
+            path = os.path.abspath(origin) if isinstance(origin, str) else None
+            project = (
+                path is not None
+                and name.split(".")[0] not in self.trusted
+                and not is_library_file(path)
+            )
+            self.boundary()
+            if project and self.stopped is None and self.count < MAX_CHECKPOINTS:
+                due = time.monotonic() - self.last_checkpoint >= SPACING
+                if due or path in self.hot:
+                    self.take(f"before {name}", module=name)
+            self.position += 1
+            if path is not None:
+                self.note_file(path)
+                if project:
+                    self.module_files.append(path)
+            self.executing.append((name, path))
+        self.provenance.enter(name, path, project)
         try:
             return self.original_load(spec)
         finally:
-            self.boundary()
-            self.executing.pop()
+            self.provenance.leave()
+            with self.provenance.aside():
+                self.boundary()
+                self.executing.pop()
 
     def note_file(self, path: str) -> None:
         if path not in self.files and "__pycache__" not in path:
@@ -146,22 +188,23 @@ class Builder:
     def note_dir(self, path: str, by_import: bool) -> None:
         if path in self.dirs or path in self.listed:
             return
-        self.listed.add(path)
-        names: list[str] = []
-        self.recording = False  # our own listing is not the program's
-        try:
-            with contextlib.suppress(OSError):
-                names = sorted(os.listdir(path))[:MAX_LISTED_NAMES]
-        finally:
-            self.recording = True
-        self.dirs[path] = (self.position, by_import, names)
+        with self.provenance.aside():
+            self.listed.add(path)
+            names: list[str] = []
+            self.recording = False  # our own listing is not the program's
+            try:
+                with contextlib.suppress(OSError):
+                    names = sorted(os.listdir(path))[:MAX_LISTED_NAMES]
+            finally:
+                self.recording = True
+            self.dirs[path] = (self.position, by_import, names)
 
     def boundary(self) -> None:
         """Between two imports: whoever ran since the last boundary (a module's own code, or
         the start-up's) drew random values, or not. A value drawn before a checkpoint is in
-        every fork of it: stop taking them, unless it was the standard library (``random``
-        reseeds itself in a fork)."""
-        if not self.recording or self.stopped is not None:
+        every fork of it: the checkpoints from here on fork one worker each, unless it was the
+        standard library (``random`` reseeds itself in a fork)."""
+        if not self.recording or self.stopped is not None or self.tainted is not None:
             return
         state = random.getstate()
         drew = self.draws != self.boundary_draws or state != self.random_state
@@ -173,7 +216,8 @@ class Builder:
         if origin is not None and stdlib_file(os.path.abspath(origin)):
             return
         where = f"{name} draws" if origin is not None else "the start-up drew"
-        self.stop(f"{where} a random value (every worker forked later would share it)")
+        self.tainted = f"{where} a random value (every worker forked from one would share it)"
+        self.send(protocol.REFUSED, reason=self.tainted, shared=False)
 
     def stop(self, reason: str) -> None:
         if self.stopped is None:
@@ -215,7 +259,8 @@ class Builder:
         dirs = [[p, pos, imp, names] for p, (pos, imp, names) in self.dirs.items()]
         self.dirs = {}
         started, self.batch_started_ns = self.batch_started_ns, time.time_ns()
-        return {"files": files, "dirs": dirs, "since_ns": started}
+        modules, self.module_files = self.module_files, []
+        return {"files": files, "dirs": dirs, "modules": modules, "since_ns": started}
 
     def take(self, name: str, module: str | None = None, final: bool = False) -> None:
         """Fork a paused checkpoint here (or, ``final``, become one): returns in the builder,
@@ -226,6 +271,8 @@ class Builder:
             return
         for callback in _before_checkpoint:
             callback()
+        with self.provenance.aside():
+            self.boundary()  # a value drawn since the last import is in this checkpoint too
         reason = self.guard()
         if reason is not None:
             self.stop(f"no checkpoint {name}: {reason}")
@@ -238,6 +285,7 @@ class Builder:
             "position": self.position,
             "seconds": self.seconds(),
             "final": final,
+            "shared": self.tainted is None,
             "deps": self.deps(),
         }
         for stream in (sys.stdout, sys.stderr):
@@ -245,8 +293,13 @@ class Builder:
                 stream.flush()
         gc.freeze()
         if final:
+            self.provenance.uninstall()  # the start-up is over: what it did is recorded
+            fields["declined"] = self.prepare_refreshes()
+            fields["prepared"] = sorted(
+                next(iter(k)) for k, v in self.prepared.items() if not isinstance(v, Exception)
+            )
             self.send(protocol.CHECKPOINT, pid=os.getpid(), **fields)
-            self.pause(self.control)  # returns in forked children only
+            self.pause(self.control, final=True)  # returns in forked children only
             return
         ours, theirs = socket.socketpair()
         pid = os.fork()
@@ -261,14 +314,28 @@ class Builder:
         self.send(protocol.CHECKPOINT, fds=(theirs.fileno(),), pid=pid, **fields)
         theirs.close()
 
-    def pause(self, control: socket.socket) -> None:
+    def prepare_refreshes(self) -> dict[str, str]:
+        """Before pausing as the final checkpoint: the analysis of a refresh (``refresh``) for
+        each of the files edited last, so that a worker for their next edit only imports.
+        Returns why a refresh would be declined, by file."""
+        modules = {r.file for r in self.provenance.modules.values() if r.file}
+        declined = {}
+        for path in [p for p in self.recent if p in modules][-PREPARED:]:
+            prepared = refresh.prepare(self.provenance, [path])
+            self.prepared[frozenset([path])] = prepared
+            if isinstance(prepared, refresh.Declined):
+                declined[path] = str(prepared)
+        gc.freeze()
+        return declined
+
+    def pause(self, control: socket.socket, final: bool = False) -> None:
         """Be a checkpoint: fork on request; return in each child, set up as its role says."""
         self.recording = False
         server = ForkServer(control, worker_pgid=self.worker_pgid)
         forked = server.serve()
-        self.resume(forked)
+        self.resume(forked, final)
 
-    def resume(self, forked: Forked) -> None:
+    def resume(self, forked: Forked, final: bool = False) -> None:
         global _builder
         message = forked.message
         info = dict(message.get("info", {}))
@@ -278,11 +345,13 @@ class Builder:
             self.control = control
             self.info = info
             self.hot = set(info.get("hot", []))
+            self.recent = [str(p) for p in info.get("hot", [])]
             self.started = time.monotonic()
             self.offset = float(info.get("seconds", self.offset))
             self.last_checkpoint = self.started
             self.count = 0
             self.files = {}
+            self.module_files = []
             self.sent_files = 0
             self.dirs = {}
             self.batch_started_ns = time.time_ns()
@@ -298,6 +367,19 @@ class Builder:
         inherited = protocol.Inherited(control, self.listen_fds, info)
         _boot.attach_worker(inherited, known_modules=list(sys.modules))
         worker.note_checkpoint(str(message.get("checkpoint", "")))
+        paths = message.get("refresh")
+        if final and paths:
+            try:
+                with worker.reports_held():
+                    result = refresh.refresh(
+                        self.provenance, [str(p) for p in paths], self.prepared
+                    )
+            except refresh.Declined as exc:
+                worker.declined(str(exc))  # the supervisor starts a worker another way
+            worker.note_refresh(result.modules, result.seconds)
+        # Nothing more to import again: what the records held may go as in a cold start.
+        self.prepared = {}
+        self.provenance.forget()
 
 
 def describe_socket(fd: int) -> str:
@@ -348,7 +430,8 @@ def _count_draws(builder: Builder) -> None:
     original = os.urandom
 
     def urandom(n: int) -> bytes:
-        builder.draws += 1
+        if not _drawn_by_ignored():
+            builder.draws += 1
         return original(n)
 
     os.urandom = urandom

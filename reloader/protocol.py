@@ -81,6 +81,10 @@ can grow. Worker to supervisor:
                known).
 ``reload``     ``{"reason": str, "paths": [path, ...]}``: the worker asks to be replaced (e.g. a
                tree change it could not apply in place; ``paths`` may be empty).
+``declined``   ``{"reason": str}``: a worker forked from the final checkpoint to import the
+               edited modules again (``refresh`` in its ``fork`` message) found that it would
+               not be the same as a cold start (``reloader.refresh``); it exits without serving,
+               and the supervisor starts the next worker another way at once.
 
 Supervisor to worker:
 
@@ -94,11 +98,13 @@ Template, checkpoints and builders to and from supervisor (the fork start):
                (those of ``SupervisorConfig.preload``, which the caller vouches for).
 ``fork``       supervisor to template or checkpoint: ``{"generation": int, "role": "worker" |
                "builder", "target": {...}, "env": {name: value}, "cwd": str, "info": {...},
-               "checkpoint": name | null}``: a worker (or a builder: negative generations) is
-               wanted. No fd yet: the supervisor keeps
-               the worker's control socket until the template answers, and starts the worker
-               cold instead if it does not answer within ``FORK_PATIENCE`` seconds (a library
-               slow to import), so the supervisor never waits for the template.
+               "checkpoint": name | null, "refresh": [path, ...] | null}``: a worker (or a
+               builder: negative generations) is wanted; ``refresh`` (final checkpoint only):
+               the worker imports the modules of these files again before it goes on. No fd
+               yet: the supervisor keeps the worker's control socket until the template
+               answers, and starts the worker cold instead if it does not answer within
+               ``FORK_PATIENCE`` seconds (a library slow to import), so the supervisor never
+               waits for the template.
 ``forking``    template to supervisor: ``{"generation": int}``: the template read ``fork``
                between two of its imports and can fork now.
 ``socket``     supervisor to template, with one fd attached (the new worker's control socket,
@@ -110,15 +116,17 @@ Template, checkpoints and builders to and from supervisor (the fork start):
 ``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
                ``status`` as in ``subprocess.Popen.returncode``).
 ``checkpoint`` builder to supervisor: ``{"name": str, "module": str | null, "position": int,
-               "seconds": float, "final": bool, "pid": int, "deps": {"files": [[path, position],
+               "seconds": float, "final": bool, "shared": bool, "pid": int, "deps": {"files":
+               [[path, position],
                ...], "dirs": [[path, position, by_import, [name, ...]], ...], "since_ns": int}}``:
                a checkpoint is ready, with what the start-up read since the last one (and since
                ``since_ns``: a file modified after that may have been read in its old version).
                With one fd attached (its control socket) unless ``final``: then the builder itself
                is the checkpoint, on its own control socket.
-``refused``    builder to supervisor: ``{"reason": str}``: it takes no more checkpoints (the
-               start-up left something forks must not share: a thread, a socket, a random value
-               drawn at import).
+``refused``    builder to supervisor: ``{"reason": str, "shared": bool}``: it takes no more
+               checkpoints (the start-up left something forks must not share: a thread, a
+               socket), or, ``shared`` false, the checkpoints it takes from now on are not to
+               be shared (a random value was drawn: each of them forks one worker, then goes).
 ``failed``     builder to supervisor: ``{"title": str}``: the start-up raised (the worker will
                show it; the builder just ends).
 ``preloaded``  template to supervisor: ``{"modules": int, "seconds": float, "packages": {name:
@@ -185,6 +193,7 @@ FAILED = "failed"
 STOPPING = "stopping"
 AUDIENCE = "audience"
 RELOAD = "reload"
+DECLINED = "declined"
 CHANGED = "changed"
 FORK = "fork"
 FORKING = "forking"

@@ -500,6 +500,13 @@ class Supervisor:
                     summary=f"The {self.config.name} could not start or stopped with an error.",
                 )
             )
+        elif kind == protocol.DECLINED and self.state != STOPPING:
+            # It serves nothing and leaves: the next worker starts another way, now.
+            assert self._starter is not None
+            self._starter.declined(str(message.get("reason", "?")))
+            self._worker = None
+            self._forget(handle)
+            self._start_worker()
         elif kind == protocol.RELOAD and self.state != STOPPING:
             paths = [str(p) for p in message.get("paths", [])]
             self._debounce.add(

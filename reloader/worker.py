@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -323,6 +323,13 @@ def before_checkpoint(callback: Callable[[], None]) -> None:
     builder.before_checkpoint(callback)
 
 
+def ignore_draws(*modules: str) -> None:
+    """Random values drawn from the system by code of these modules (``"redis.connection"``)
+    do not make checkpoints unshared: the program vouches that it drops what holds them before
+    each checkpoint (``before_checkpoint``), so that no worker inherits them."""
+    builder.ignore_draws(modules)
+
+
 def building() -> bool:
     """Whether this process is a builder: it runs the start-up to take checkpoints, and never
     serves (``reloader.builder``)."""
@@ -333,6 +340,41 @@ def note_checkpoint(name: str) -> None:
     """Called in a worker forked from a checkpoint: its ``info()["start"]`` says which."""
     if _channel and name:
         _channel.info["start"] = f"fork from checkpoint {name!r}"
+
+
+@contextlib.contextmanager
+def reports_held() -> Iterator[None]:
+    """No report of new modules is made meanwhile (``reloader.refresh`` looks at every object
+    of the process: the reporter's own lists must not be among them)."""
+    if _channel is None:
+        yield
+        return
+    with _channel._report_lock:
+        yield
+
+
+def note_refresh(modules: list[str], seconds: float) -> None:
+    """Called in a worker forked from the final checkpoint that imported ``modules`` again
+    (``reloader.refresh``): its ``info()["start"]`` says so."""
+    if _channel:
+        shown = ", ".join(modules[:3]) + (
+            f" and {len(modules) - 3} more" if len(modules) > 3 else ""
+        )
+        _channel.info["start"] = (
+            f"fork from the last checkpoint, {shown} imported again in {seconds:.3f}s"
+        )
+        _channel.info["refreshed"] = list(modules)
+
+
+def declined(reason: str) -> NoReturn:
+    """A worker forked for a fast reload that would not be the same as a cold start: tell the
+    supervisor why (it starts one another way) and leave, before serving anything."""
+    if _channel:
+        # The supervisor closes our control socket once it read this: that end of file is no
+        # orphaning (which would shut the held sockets down for every process).
+        _channel._closed.set()
+        _channel.send(protocol.DECLINED, reason=reason)
+    exit_now(protocol.EXIT_OK)
 
 
 def stopping() -> None:

@@ -80,6 +80,9 @@ class Starter(ABC):
     def worker_ready(self) -> None:  # noqa: B027
         """A worker serves: background work no longer competes with a start."""
 
+    def declined(self, reason: str) -> None:  # noqa: B027 - only a refresh declines
+        """The current worker would not have been the same as a cold start (``refresh``)."""
+
     def owns(self, path: str) -> bool:
         """Whether a change of ``path`` must restart the starter's own processes."""
         return False

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import protocol
-from .checkpoints import Build, Checkpoint, Deps, best
+from .checkpoints import Build, Checkpoint, Deps, best, refreshable
 from .links import ServerLink
 
 if TYPE_CHECKING:
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("reloader")
 
 HOT_FILES = 8  # the files edited last: each build keeps a checkpoint just before their import
+# A refresh is asked for unless a good checkpoint leaves less than this much start-up to replay
+# (the analysis a refresh begins with takes about as long on a small project), or it was
+# prepared by the last checkpoint ahead.
+REPLAY_WORTH = 0.03
 
 WatchDeps = Callable[[list[str], list[str], int], list[str]]
 
@@ -43,26 +47,63 @@ class Chain:
         self.hot: list[str] = []
         self.said: set[str] = set()
         self.serving = False
-        self.ruled_out: list[tuple[str, str]] = []  # (checkpoint, why) since the last start
+        # (checkpoint, why, its seconds into the start-up) since the last start
+        self.ruled_out: list[tuple[str, str, float]] = []
         self.given_up: str | None = None
+        self.refreshing: Checkpoint | None = None  # asked for the current worker's refresh
+        self.spent: dict[int, ServerLink] = {}  # unshared checkpoints that forked their worker
 
     # ----------------------------------------------------------------- choosing
-    def best(self) -> Checkpoint | None:
+    def choose(self) -> tuple[Checkpoint | None, list[str]]:
+        """The checkpoint the next worker is forked from, and the files whose modules it
+        imports again first (a refresh of the final checkpoint; empty: none)."""
         checkpoint = best(self.checkpoints)
+        refresh: list[str] = []
+        final = refreshable(self.checkpoints)
+        if final is not None and (
+            checkpoint is None
+            or final.seconds - checkpoint.seconds > REPLAY_WORTH
+            or (len(final.refresh) == 1 and final.refresh[0] in final.prepared)
+        ):
+            checkpoint, refresh = final, list(final.refresh)
         deeper = [
             (label, why)
-            for label, why, seconds in self.ruled_out_list()
+            for label, why, seconds in self.ruled_out
             if checkpoint is None or seconds > checkpoint.seconds
         ]
         if deeper:
             label, why = deeper[-1]
             logger.debug("%s was ruled out: %s.", label[0].upper() + label[1:], why)
         self.ruled_out = []
-        return checkpoint
+        self.refreshing = checkpoint if refresh else None
+        if checkpoint is not None and not checkpoint.shared:
+            # The random values drawn in its build go to one worker only: no other checkpoint
+            # of that build after the draw may fork one.
+            checkpoint.build.spent = True
+            if not checkpoint.build.done:
+                self.end_build(checkpoint.build)  # what it would make now is spent too
+            for other in [c for c in self.checkpoints if c.build is checkpoint.build]:
+                if not other.shared and other is not checkpoint:
+                    self.make_stale(other, "a checkpoint of its build forked a worker")
+            self.checkpoints.remove(checkpoint)
+            checkpoint.stale = "it forked its one worker"
+            self.spent[checkpoint.link.fileno()] = checkpoint.link
+            self.ruled_out = []
+        return checkpoint, refresh
 
-    def ruled_out_list(self) -> list[tuple[str, str, float]]:
-        seconds = {c.label: c.seconds for c in self.checkpoints}
-        return [(label, why, seconds.get(label, 0.0)) for label, why in self.ruled_out]
+    def forked(self, link: ServerLink) -> None:
+        """A fork server forked a child: an unshared checkpoint is done."""
+        spent = self.spent.pop(link.fileno(), None)
+        if spent is link:
+            self.starter.drop_link(link)
+
+    def declined(self, reason: str) -> None:
+        """The worker forked for a refresh would not be the same as a cold start."""
+        checkpoint, self.refreshing = self.refreshing, None
+        logger.debug("A fast reload was ruled out: %s.", reason)
+        if checkpoint is not None and checkpoint in self.checkpoints:
+            self.make_stale(checkpoint, f"importing again was ruled out: {reason}")
+            self.ruled_out = []
 
     # ----------------------------------------------------------------- building
     def worker_ready(self) -> None:
@@ -78,7 +119,9 @@ class Chain:
             return
         if any(not build.done for build in self.builds):
             return
-        base = best(self.checkpoints)
+        if any(c.final and not c.refresh and c.stale is None for c in self.checkpoints):
+            return  # the whole start-up is ready to fork a worker
+        base = best(self.checkpoints, shared_only=True)
         if base is not None and base.final:
             return
         link = base.link if base is not None else starter.template
@@ -143,10 +186,15 @@ class Chain:
             self.checkpoint(build, link, message)
         elif kind == protocol.REFUSED:
             reason = str(message.get("reason", "?"))
-            build.refused = reason
             if reason not in self.said:
                 self.said.add(reason)
-                logger.info("No more checkpoints in this start-up: %s.", reason)
+                if message.get("shared", True):
+                    logger.info("No more checkpoints in this start-up: %s.", reason)
+                else:
+                    logger.info("Checkpoints from here on fork one worker each: %s.", reason)
+            if not message.get("shared", True):
+                return
+            build.refused = reason
             if "without calling checkpoint" in reason:
                 self.given_up = reason
         elif kind == protocol.FAILED:
@@ -177,6 +225,14 @@ class Chain:
             self.starter.drop_link(build.link, kill=True)
             build.done = True
             return
+        if build.spent and not checkpoint.shared:
+            self.make_stale(checkpoint, "a checkpoint of its build forked a worker")
+            return
+        if checkpoint.final:
+            # The one before (waiting with a refresh, or no longer shared) is outdone.
+            for old in [c for c in self.checkpoints if c.final]:
+                self.make_stale(old, "a newer last checkpoint is ready")
+            self.ruled_out = []
         self.checkpoints.append(checkpoint)
         logger.debug(
             "%s is ready (%.2fs into the start-up).",
@@ -195,9 +251,16 @@ class Chain:
         for checkpoint in list(self.checkpoints):
             for path in paths:
                 reason = checkpoint.deps.stale_reason(path)
-                if reason is not None:
-                    self.make_stale(checkpoint, reason)
-                    break
+                if reason is None:
+                    continue
+                if path in checkpoint.declined:
+                    reason = f"importing again was ruled out: {checkpoint.declined[path]}"
+                elif checkpoint.module_edit(path):
+                    if path not in checkpoint.refresh:
+                        checkpoint.refresh.append(path)
+                    continue
+                self.make_stale(checkpoint, reason)
+                break
         for build in self.builds:
             if build.done:
                 continue
@@ -208,7 +271,7 @@ class Chain:
 
     def make_stale(self, checkpoint: Checkpoint, reason: str) -> None:
         checkpoint.stale = reason
-        self.ruled_out.append((checkpoint.label, reason))
+        self.ruled_out.append((checkpoint.label, reason, checkpoint.seconds))
         if checkpoint in self.checkpoints:
             self.checkpoints.remove(checkpoint)
         self.starter.drop_link(checkpoint.link)

@@ -10,7 +10,13 @@ When the import system listed the directory, only names it could import count (s
 swap file does not).
 
 Which checkpoint forks the next worker: the deepest good one, i.e. the one with the least
-start-up left to replay. The final one (where the start-up would serve) needs none.
+start-up left to replay. The final one (where the start-up would serve) needs none. An edit of
+project modules only (no data file, no directory listing) leaves the final checkpoint usable
+with a *refresh*: its worker imports again what the edit reaches (``reloader.refresh``), and the
+files edited since it was taken accumulate until it is replaced, or a refresh is declined.
+
+A checkpoint taken after the start-up drew a random value is not *shared*: it forks one worker
+(or none), then goes, so that no two workers hold the same value; builds start from shared ones.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Deps:
 
     files: frozenset[str] = frozenset()
     dirs: dict[str, tuple[bool, frozenset[str]]] = field(default_factory=dict)
+    modules: frozenset[str] = frozenset()  # the files of project modules, among ``files``
 
     def add(self, batch: dict[str, Any]) -> Deps:
         """These deps, plus a builder's batch (``{"files": [[path, position]...], "dirs":
@@ -51,7 +58,8 @@ class Deps:
             path, _position, by_import, names = entry
             if path not in dirs:
                 dirs[str(path)] = (bool(by_import), frozenset(str(n) for n in names))
-        return Deps(files, dirs)
+        modules = self.modules | {str(m) for m in batch.get("modules", [])}
+        return Deps(files, dirs, modules)
 
     def stale_reason(self, path: str) -> str | None:
         """Why a change of ``path`` makes a state that read these deps stale, or None."""
@@ -84,7 +92,20 @@ class Checkpoint:
     final: bool
     deps: Deps
     build: Build
+    shared: bool = True  # False: it forks one worker, then goes (see the module docstring)
     stale: str | None = None  # why it must not be used any more
+    refresh: list[str] = field(default_factory=list)  # final only: modules edited since
+    declined: dict[str, str] = field(default_factory=dict)  # final only: no refresh for these
+    prepared: frozenset[str] = frozenset()  # final only: a refresh of one of these is ready
+
+    def module_edit(self, path: str) -> bool:
+        """Whether a change of ``path`` leaves this (final) checkpoint usable with a refresh:
+        the file of a project module it imported, edited (not created or removed)."""
+        if not self.final or path not in self.deps.modules or not os.path.isfile(path):
+            return False
+        directory, name = os.path.split(path)
+        listed = self.deps.dirs.get(directory)
+        return listed is None or name in listed[1]
 
     @property
     def label(self) -> str:
@@ -101,6 +122,7 @@ class Build:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     pid: int | None = None
     done: bool = False  # it paused for good (final checkpoint), failed, stopped, or was killed
+    spent: bool = False  # one of its unshared checkpoints forked a worker
     refused: str | None = None
 
     def record(self, message: dict[str, Any], link: ServerLink) -> Checkpoint:
@@ -114,6 +136,9 @@ class Build:
             final=bool(message.get("final", False)),
             deps=self.deps,
             build=self,
+            shared=bool(message.get("shared", True)),
+            declined={str(k): str(v) for k, v in (message.get("declined") or {}).items()},
+            prepared=frozenset(str(p) for p in message.get("prepared") or ()),
         )
         self.checkpoints.append(checkpoint)
         if checkpoint.final:
@@ -121,9 +146,23 @@ class Build:
         return checkpoint
 
 
-def best(checkpoints: list[Checkpoint]) -> Checkpoint | None:
-    """The good checkpoint with the least start-up left to replay."""
-    good = [c for c in checkpoints if c.stale is None and c.link.alive]
+def best(checkpoints: list[Checkpoint], shared_only: bool = False) -> Checkpoint | None:
+    """The good checkpoint with the least start-up left to replay (not counting one that
+    needs a refresh); ``shared_only``: among those that may fork more than once (a build's
+    base)."""
+    good = [
+        c
+        for c in checkpoints
+        if c.stale is None and c.link.alive and not c.refresh and (c.shared or not shared_only)
+    ]
     if not good:
         return None
     return max(good, key=lambda c: (c.final, c.seconds, c.position))
+
+
+def refreshable(checkpoints: list[Checkpoint]) -> Checkpoint | None:
+    """The final checkpoint, if an edit left it usable with a refresh."""
+    for c in checkpoints:
+        if c.final and c.refresh and c.stale is None and c.link.alive:
+            return c
+    return None

@@ -228,19 +228,35 @@ class ForkStarter(Starter):
     def start(self, generation: int, info: Mapping[str, Any]) -> WorkerHandle:
         info = {**info, "mode": "fork"}
         busy = any(w.state == WAITING for w in self.workers.values())
-        server = self.chain.best() if self.chain is not None else None
-        link = server.link if server is not None else self.template
-        if link is None or (server is None and not self.ready) or busy:
+        if busy:
             logger.debug("The fork template is not ready: starting this worker cold.")
             return self.spawn.start(generation, info)
-        if server is not None:
+        server, refresh = self.chain.choose() if self.chain is not None else (None, [])
+        link = server.link if server is not None else self.template
+        if link is None or (server is None and not self.ready):
+            logger.debug("The fork template is not ready: starting this worker cold.")
+            return self.spawn.start(generation, info)
+        if server is not None and refresh:
+            shown = ", ".join(os.path.basename(p) for p in refresh[:3])
+            more = f" and {len(refresh) - 3} more" if len(refresh) > 3 else ""
+            logger.debug(
+                "Reloading from the last checkpoint (%.2fs of start-up kept), importing again "
+                "what %s%s reach.",
+                server.seconds,
+                shown,
+                more,
+            )
+        elif server is not None:
             logger.debug(
                 "Reloading from %s (%.2fs of start-up kept).", server.label, server.seconds
             )
         else:
             logger.debug("Reloading from the fork template.")
-        worker = self.ask(link, generation, info, role="worker", checkpoint=server)
-        return worker
+        return self.ask(link, generation, info, role="worker", checkpoint=server, refresh=refresh)
+
+    def declined(self, reason: str) -> None:
+        if self.chain is not None:
+            self.chain.declined(reason)
 
     def ask(
         self,
@@ -249,6 +265,7 @@ class ForkStarter(Starter):
         info: Mapping[str, Any],
         role: str,
         checkpoint: Any = None,
+        refresh: list[str] | None = None,
     ) -> ForkedWorker:
         """Ask a fork server for a child (a worker, or a builder)."""
         ours, theirs = socket.socketpair()
@@ -265,6 +282,7 @@ class ForkStarter(Starter):
             cwd=self.config.cwd or os.getcwd(),
             info={**info, "start": "fork"},
             checkpoint=checkpoint.name if checkpoint is not None else None,
+            refresh=refresh or None,
         )
         if not sent:
             self.link_died(link)
@@ -382,6 +400,8 @@ class ForkStarter(Starter):
                     self.failures = 0
                 if self.chain is not None and worker.generation < 0:
                     self.chain.builder_started(worker)
+                if self.chain is not None:
+                    self.chain.forked(link)
             elif worker is not None and link is self.template:
                 # Refused before it asked for the socket: the worker starts cold (disable()).
                 self.disable(f"the fork template cannot fork: {message.get('error')}")

@@ -154,3 +154,11 @@ def fakelib_venv(tmp_path: Path) -> Venv:
         (app / f.name).write_text(f.read_text())
     (app / "appmod.py").write_text('import fakelib\nVERSION = "v1-" + fakelib.VERSION\n')
     return Venv(python, site_packages, lib, app)
+
+
+@pytest.fixture
+def staged(spawn, app_dir):
+    """The staged app under ``--checkpoints`` (``tests.reloader.staging``)."""
+    from tests.reloader.staging import staged_factory
+
+    return staged_factory(spawn, app_dir)

@@ -3,84 +3,48 @@ edit left good replays only the rest, and is never different from a cold one."""
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 from tests.reloader.conftest import Running
-from tests.support import PYTHON, base_env, free_port, wait_until
+from tests.reloader.staging import built, imports_of, serve, wait_rebuilt, write_module
+from tests.support import wait_until
 
-MODULE = textwrap.dedent(
-    """\
-    import os, time
-    open("imports.log", "a").write(f"{name} {{os.getpid()}}\\n")
-    time.sleep(0.2)  # a start-up takes a while: the builder pauses a checkpoint before each
-    {extra}
-    V = {value!r}
-    """
-)
+# c puts a function of its own into a library module: importing c again alone would leave the
+# library holding the old one, and a library is never imported again.
+HOLD = "import json\njson.HELD = lambda: V"
 
 
-def write_module(app: Path, name: str, value: str, extra: str = "") -> None:
-    (app / "proj" / f"{name}.py").write_text(MODULE.format(name=name, value=value, extra=extra))
-
-
-@pytest.fixture
-def staged(spawn, app_dir):
-    """``python -m reloader -v --start fork --checkpoints -- python staged.py``, once its last
-    checkpoint is ready (so that the next reload can use it)."""
-    (app_dir / "proj").mkdir()
-    (app_dir / "proj" / "__init__.py").write_text("")
-    for name in "abc":
-        write_module(app_dir, name, f"{name}1")
-
-    def start(env: dict[str, str] | None = None, wait_for: str = "The last checkpoint is ready"):
-        port = free_port()
-        argv = [PYTHON, "-m", "reloader", "-v", "--start", "fork", "--checkpoints"]
-        argv += ["--bind", f"127.0.0.1:{port}", "--", PYTHON, "staged.py"]
-        proc = spawn(argv, cwd=app_dir, env=base_env(env), name="staged")
-        server = Running(proc, app_dir, port)
-        server.wait_body("a1 b1 c1")
-        if wait_for:
-            proc.wait_for_log(wait_for, timeout=30)
-        return server
-
-    return start
-
-
-def imports_of(server: Running, pid: int) -> list[str]:
-    lines = (server.app / "imports.log").read_text().split("\n")
-    return [line.split()[0] for line in lines if line.endswith(f" {pid}")]
-
-
-def serve(server: Running, prefix: str) -> int:
-    return int(server.wait_body(prefix).split()[-1])
-
-
-def built(server: Running) -> int:
-    return server.proc.log().count("The last checkpoint is ready")
-
-
-def wait_rebuilt(server: Running, before: int) -> None:
-    """Wait for the build that follows a reload (from what the edit left good)."""
-    server.proc.wait_for_log("The last checkpoint is ready", count=before + 1, timeout=30)
-
-
-def test_an_edit_replays_only_the_start_up_after_the_last_good_checkpoint(staged):
+def test_an_edit_importing_again_cannot_take_replays_from_the_checkpoint_before(staged):
     server = staged()
     before = built(server)
-    write_module(server.app, "c", "c2")
-    pid = serve(server, "a1 b1 c2")
+    write_module(server.app, "c", "c2", extra=HOLD)
+    serve(server, "a1 b1 c2")
+    wait_rebuilt(server, before)  # a last checkpoint whose json holds c's function
+    write_module(server.app, "c", "c3", extra=HOLD)
+    pid = serve(server, "a1 b1 c3")
     assert imports_of(server, pid) == ["c", "serve"]
-    assert "Reloading from checkpoint 'before proj.c'" in server.proc.log()
-    # An edit read before every checkpoint but the template: the whole start-up again.
+    log = server.proc.log()
+    assert "json.HELD holds proj.c.<lambda>" in log
+    assert log.rstrip().count("Reloading from checkpoint 'before proj.c'") == 1
+    # The worker that found it could not take the edit left without touching the port.
+    for _ in range(20):
+        assert server.get().status == 200
+
+
+def test_an_edit_read_before_every_checkpoint_replays_the_whole_start_up(staged):
+    server = staged()
+    before = built(server)
+    (server.app / "data.txt").write_text("d1")
+    write_module(server.app, "a", "a2", extra="D = open('data.txt').read()")
+    serve(server, "a2 b1 c1")
     wait_rebuilt(server, before)
-    write_module(server.app, "a", "a2")
+    (server.app / "data.txt").write_text("d2")  # read before every checkpoint but the template
+    write_module(server.app, "c", "c2")
     pid = serve(server, "a2 b1 c2")
     assert imports_of(server, pid) == ["a", "b", "c", "serve"]
-    assert "The last checkpoint was ruled out: " in server.proc.log()
-    assert "proj/a.py changed." in server.proc.log()
+    log = server.proc.log()
+    assert "The last checkpoint was ruled out: " in log
+    assert "data.txt changed." in log
 
 
 def test_a_module_created_where_the_start_up_looked_is_found(staged):
