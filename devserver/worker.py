@@ -59,6 +59,21 @@ def close_connections() -> None:
     cache = sys.modules.get("django.core.cache")
     if cache is not None:
         cache.caches.close_all()
+        # Forgotten, not only closed: each worker makes its own clients and pools, as a cold
+        # one does (a redis pool draws a random id; django-redis's close() keeps connections).
+        for backend in cache.caches.all(initialized_only=True):
+            client = getattr(backend, "_client", None)
+            with contextlib.suppress(Exception):
+                client.do_close_clients()  # django-redis
+        for alias in list(cache.caches.settings):
+            with contextlib.suppress(AttributeError):
+                delattr(cache.caches._connections, alias)
+    pools = sys.modules.get("django_redis.pool")
+    if pools is not None:
+        for pool in list(pools.ConnectionFactory._pools.values()):
+            with contextlib.suppress(Exception):
+                pool.disconnect()
+        pools.ConnectionFactory._pools.clear()
 
 
 def main() -> None:
@@ -70,6 +85,7 @@ def main() -> None:
 
     audience.report()  # before anything can fail: who may see the error page
     worker.before_checkpoint(close_connections)
+    worker.ignore_draws("redis.connection")  # a pool's id: close_connections() drops the pools
     django.setup()
     # With the fork start's checkpoints (reloader.builder), a worker may be forked from here
     # for an edit that django.setup() did not read (a view, a form, a template).

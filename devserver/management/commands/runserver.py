@@ -17,12 +17,12 @@ import socket
 import subprocess
 import sys
 from datetime import datetime
+from importlib import import_module
 
 import django
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import get_internal_wsgi_application
-from django.urls import get_resolver
 from django.utils.version import get_docs_version
 
 import reloader
@@ -292,9 +292,11 @@ class Command(BaseCommand):
         handler = None
         if after:
             # Every worker loads the WSGI handler (middleware) and the URLconf the same way before
-            # it serves: done here, they are in the final checkpoint below.
+            # it serves: done here, they are in the final checkpoint below. Only the URLconf's
+            # module (and its views): a resolver would hold them, and keep a fast reload from
+            # importing them again (reloader.refresh).
             handler = self.get_handler(*args, **options)
-            get_resolver().url_patterns  # noqa: B018 - imports the URLconf and its views
+            import_module(settings.ROOT_URLCONF)
         # With the fork start's checkpoints (reloader.builder), workers are forked from here for
         # an edit that nothing above read; everything below happens in each worker.
         worker.checkpoint("serve", final=True)
