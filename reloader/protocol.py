@@ -19,15 +19,18 @@ template
     while you edit (stdlib, site-packages), never the project. It forks one worker per start.
 builder
     Only with ``SupervisorConfig.checkpoints``: a fork of the template (or of a checkpoint) that
-    runs the program's start-up, never serves, records what the start-up read, and leaves
-    checkpoints along it (``reloader.builder``). Its ``RELOADER_INFO`` (in the ``fork`` message)
-    says ``{"role": "builder", "hot": [path, ...], "seconds": float, "position": int, ...}``:
-    the files edited lately (a checkpoint is kept just before their import) and where in the
-    start-up it begins.
+    runs the program's start-up, never serves, records what the start-up read and, per project
+    module, who imported it and what its import made (``reloader.provenance``), and leaves
+    checkpoints along it (``reloader.builder``). Before it pauses as the final checkpoint, it
+    analyses ahead the refresh of the files edited last (``reloader.refresh``). Its
+    ``RELOADER_INFO`` (in the ``fork`` message) says ``{"role": "builder", "hot": [path, ...],
+    "seconds": float, "position": int, ...}``: the files edited lately (a checkpoint is kept
+    just before their import) and where in the start-up it begins.
 checkpoint
     A paused copy of a builder: the start-up up to a point, waiting to fork a worker (which goes
     on with the start-up from there) or a builder (to make the later checkpoints again). The
-    template is the first of them: it forks the same way.
+    template is the first of them: it forks the same way. A worker forked from the final one
+    with ``refresh`` first imports again the modules those files reach, or says ``declined``.
 
 Environment variables (set by the supervisor for the child, read once and popped by the child)
 ----------------------------------------------------------------------------------------------
@@ -116,13 +119,16 @@ Template, checkpoints and builders to and from supervisor (the fork start):
 ``exited``     template to supervisor: ``{"pid": int, "status": int}`` (a forked worker ended;
                ``status`` as in ``subprocess.Popen.returncode``).
 ``checkpoint`` builder to supervisor: ``{"name": str, "module": str | null, "position": int,
-               "seconds": float, "final": bool, "shared": bool, "pid": int, "deps": {"files":
-               [[path, position],
-               ...], "dirs": [[path, position, by_import, [name, ...]], ...], "since_ns": int}}``:
-               a checkpoint is ready, with what the start-up read since the last one (and since
-               ``since_ns``: a file modified after that may have been read in its old version).
-               With one fd attached (its control socket) unless ``final``: then the builder itself
-               is the checkpoint, on its own control socket.
+               "seconds": float, "final": bool, "shared": bool, "pid": int, "prepared": [path,
+               ...], "declined": {path: reason}, "deps": {"files": [[path, position],
+               ...], "dirs": [[path, position, by_import, [name, ...]], ...], "modules": [path,
+               ...], "since_ns": int}}``: a checkpoint is ready, with what the start-up read
+               since the last one (``modules``: the files of project modules among ``files``;
+               since ``since_ns``: a file modified after that may have been read in its old
+               version). ``shared`` false: it forks one worker, then goes. Final only:
+               ``prepared``, the files whose refresh it analysed ahead, ``declined``, those whose
+               refresh it ruled out. With one fd attached (its control socket) unless ``final``:
+               then the builder itself is the checkpoint, on its own control socket.
 ``refused``    builder to supervisor: ``{"reason": str, "shared": bool}``: it takes no more
                checkpoints (the start-up left something forks must not share: a thread, a
                socket), or, ``shared`` false, the checkpoints it takes from now on are not to
