@@ -102,6 +102,32 @@ def test_a_fix_saved_while_a_client_loops_is_never_answered_by_a_restart_page(re
     assert not any("Restarting" in text for text in errors)
 
 
+def test_the_error_page_holds_at_most_its_cap_of_idle_connections_oldest_out_first(spawn, app_dir):
+    from reloader.responder import MAX_CONNECTIONS
+
+    (app_dir / "appmod.py").write_text("VERSION = (\n")
+    port = free_port()
+    argv = [PYTHON, "-m", "reloader", "--bind", f"127.0.0.1:{port}", "--", PYTHON, "server.py"]
+    proc = spawn(argv, cwd=app_dir)
+    server = Running(proc, app_dir, port)
+    server.wait_status(500)
+    clients = []
+    try:
+        for _ in range(MAX_CONNECTIONS + 10):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.settimeout(2)  # less than the responder's READ_TIMEOUT: only the cap closes
+            clients.append(client)
+        server.wait_status(500)  # the loop took every one of them in
+        # The ten oldest were pushed out (end of file, no answer); the newest is still open.
+        for client in clients[:10]:
+            assert client.recv(1) == b""
+        clients[-1].sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert clients[-1].recv(12).startswith(b"HTTP/1.1 500")
+    finally:
+        for client in clients:
+            client.close()
+
+
 def test_running_out_of_file_descriptors_never_stops_the_supervisor(spawn, app_dir, start_mode):
     (app_dir / "appmod.py").write_text("VERSION = (\n")
     port = free_port()
