@@ -371,8 +371,12 @@ class Builder:
         if final and paths:
             try:
                 with worker.reports_held():
+                    budget = message.get("budget")
                     result = refresh.refresh(
-                        self.provenance, [str(p) for p in paths], self.prepared
+                        self.provenance,
+                        [str(p) for p in paths],
+                        self.prepared,
+                        float(budget) if isinstance(budget, int | float) else None,
                     )
             except refresh.Declined as exc:
                 worker.declined(str(exc))  # the supervisor starts a worker another way

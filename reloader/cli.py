@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=(
             "with --start fork: fork workers from the deepest point of the program's start-up "
-            "an edit left good (the program calls reloader.worker.checkpoint; see its docs)"
+            "an edit left good, or from its last point with only the edited modules imported "
+            "again (the program calls reloader.worker.checkpoint; see its docs)"
         ),
     )
     parser.add_argument(

@@ -101,9 +101,11 @@ Template, checkpoints and builders to and from supervisor (the fork start):
                (those of ``SupervisorConfig.preload``, which the caller vouches for).
 ``fork``       supervisor to template or checkpoint: ``{"generation": int, "role": "worker" |
                "builder", "target": {...}, "env": {name: value}, "cwd": str, "info": {...},
-               "checkpoint": name | null, "refresh": [path, ...] | null}``: a worker (or a
-               builder: negative generations) is wanted; ``refresh`` (final checkpoint only):
-               the worker imports the modules of these files again before it goes on. No fd
+               "checkpoint": name | null, "refresh": [path, ...] | null, "budget": float |
+               null}``: a worker (or a builder: negative generations) is wanted; ``refresh``
+               (final checkpoint only): the worker imports the modules of these files again
+               before it goes on, unless that would take more than half ``budget``, the seconds
+               of start-up the supervisor would otherwise replay. No fd
                yet: the supervisor keeps the worker's control socket until the template
                answers, and starts the worker cold instead if it does not answer within
                ``FORK_PATIENCE`` seconds (a library slow to import), so the supervisor never

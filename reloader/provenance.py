@@ -24,6 +24,7 @@ import builtins
 import contextlib
 import gc
 import importlib._bootstrap as _bootstrap
+import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class ModuleRecord:
     position: int
     importers: set[str] = field(default_factory=set)
     owned: list[Any] = field(default_factory=list)
+    seconds: float = 0.0  # its own code's time (not its nested imports')
 
 
 class Provenance:
@@ -48,6 +50,7 @@ class Provenance:
         self.modules: dict[str, ModuleRecord] = {}
         self.running: list[str | None] = []  # executing imports: a project module's name, or None
         self.recording = False
+        self.since = time.perf_counter()  # the last boundary
         self._original_import: Callable[..., Any] = builtins.__import__
         self._original_gcd: Callable[..., Any] = _bootstrap._gcd_import  # type: ignore[attr-defined]
 
@@ -86,12 +89,15 @@ class Provenance:
         if not self.recording:
             return
         owner = self.owner()
+        now = time.perf_counter()
         if owner is not None:
             record = self.modules.get(owner)
             if record is not None:
                 made = gc.get_objects()  # before anything of ours exists
                 record.owned += [o for o in made if not _transient(o)]
+                record.seconds += now - self.since
         gc.freeze()
+        self.since = time.perf_counter()
 
     @contextlib.contextmanager
     def aside(self) -> Iterator[None]:

@@ -55,6 +55,7 @@ __all__ = ["Declined", "Result", "modules_to_refresh", "prepare", "refresh"]
 
 MAX_MODULES = 400  # more than this: a checkpoint replays it as fast, and surely
 MAX_WIDENINGS = 4  # modules outside added because they hold what the others made
+WORTH = 0.5  # a refresh whose imports take more than this share of a replay is not tried
 
 
 @dataclass
@@ -100,6 +101,18 @@ def _closure(provenance: Provenance, todo: list[str]) -> list[str]:
     return ordered
 
 
+def _within(provenance: Provenance, names: list[str], budget: float) -> None:
+    """Rule a refresh out before its analysis when importing those modules again would take
+    about as long as replaying the start-up from the checkpoint the supervisor would use
+    (``budget`` seconds): a models module, imported by most of the project."""
+    cost = sum(provenance.modules[n].seconds for n in names)
+    if cost > budget * WORTH:
+        raise Declined(
+            f"importing {len(names)} modules again would take about {cost:.2f}s, and the start-up"
+            f" from a checkpoint {budget:.2f}s"
+        )
+
+
 def prepare(provenance: Provenance, paths: Iterable[str]) -> Plan | Declined:
     """The analysis of a refresh for these files, done ahead (a builder does it for the files
     edited lately before it pauses as the final checkpoint, so that its workers only import):
@@ -123,7 +136,10 @@ def prepare(provenance: Provenance, paths: Iterable[str]) -> Plan | Declined:
 
 
 def refresh(
-    provenance: Provenance, paths: Iterable[str], prepared: dict[frozenset[str], Any] | None = None
+    provenance: Provenance,
+    paths: Iterable[str],
+    prepared: dict[frozenset[str], Any] | None = None,
+    budget: float | None = None,
 ) -> Result:
     """Import again what these edits reach (see the module docstring), or raise ``Declined``
     before anything changed. An exception of the program's own import propagates: the worker
@@ -132,6 +148,8 @@ def refresh(
     paths = list(paths)
     plan = (prepared or {}).get(frozenset(paths))
     if plan is None:
+        if budget is not None:
+            _within(provenance, modules_to_refresh(provenance, paths), budget)
         plan = prepare(provenance, paths)
     if isinstance(plan, Declined):
         raise plan

@@ -54,17 +54,20 @@ class Chain:
         self.spent: dict[int, ServerLink] = {}  # unshared checkpoints that forked their worker
 
     # ----------------------------------------------------------------- choosing
-    def choose(self) -> tuple[Checkpoint | None, list[str]]:
-        """The checkpoint the next worker is forked from, and the files whose modules it
-        imports again first (a refresh of the final checkpoint; empty: none)."""
+    def choose(self) -> tuple[Checkpoint | None, list[str], float]:
+        """The checkpoint the next worker is forked from, the files whose modules it imports
+        again first (a refresh of the final checkpoint; empty: none), and the start-up time a
+        replay would take instead (what the refresh may cost at most)."""
         checkpoint = best(self.checkpoints)
         refresh: list[str] = []
+        budget = 0.0
         final = refreshable(self.checkpoints)
         if final is not None and (
             checkpoint is None
             or final.seconds - checkpoint.seconds > REPLAY_WORTH
             or (len(final.refresh) == 1 and final.refresh[0] in final.prepared)
         ):
+            budget = final.seconds - (checkpoint.seconds if checkpoint is not None else 0.0)
             checkpoint, refresh = final, list(final.refresh)
         deeper = [
             (label, why)
@@ -89,7 +92,7 @@ class Chain:
             checkpoint.stale = "it forked its one worker"
             self.spent[checkpoint.link.fileno()] = checkpoint.link
             self.ruled_out = []
-        return checkpoint, refresh
+        return checkpoint, refresh, budget
 
     def forked(self, link: ServerLink) -> None:
         """A fork server forked a child: an unshared checkpoint is done."""

@@ -231,7 +231,7 @@ class ForkStarter(Starter):
         if busy:
             logger.debug("The fork template is not ready: starting this worker cold.")
             return self.spawn.start(generation, info)
-        server, refresh = self.chain.choose() if self.chain is not None else (None, [])
+        server, refresh, budget = self.chain.choose() if self.chain is not None else (None, [], 0)
         link = server.link if server is not None else self.template
         if link is None or (server is None and not self.ready):
             logger.debug("The fork template is not ready: starting this worker cold.")
@@ -252,7 +252,15 @@ class ForkStarter(Starter):
             )
         else:
             logger.debug("Reloading from the fork template.")
-        return self.ask(link, generation, info, role="worker", checkpoint=server, refresh=refresh)
+        return self.ask(
+            link,
+            generation,
+            info,
+            role="worker",
+            checkpoint=server,
+            refresh=refresh,
+            budget=budget,
+        )
 
     def declined(self, reason: str) -> None:
         if self.chain is not None:
@@ -266,6 +274,7 @@ class ForkStarter(Starter):
         role: str,
         checkpoint: Any = None,
         refresh: list[str] | None = None,
+        budget: float = 0.0,
     ) -> ForkedWorker:
         """Ask a fork server for a child (a worker, or a builder)."""
         ours, theirs = socket.socketpair()
@@ -283,6 +292,7 @@ class ForkStarter(Starter):
             info={**info, "start": "fork"},
             checkpoint=checkpoint.name if checkpoint is not None else None,
             refresh=refresh or None,
+            budget=round(budget, 4) if refresh else None,
         )
         if not sent:
             self.link_died(link)

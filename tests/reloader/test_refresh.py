@@ -154,3 +154,15 @@ def test_a_broken_edit_shows_its_error_and_its_fix_imports_again(staged):
     write_module(server.app, "c", "c2")
     pid = serve(server, "a1 b1 c2")
     assert imports_of(server, pid) == ["c", "serve"]
+
+
+def test_a_refresh_that_costs_what_a_replay_does_is_not_tried(staged):
+    # Nothing comes after c in this start-up: replaying from the checkpoint before c imports c
+    # only, what importing it again would do, without the analysis.
+    server = staged(env={"STAGED_TAIL": "0"})
+    write_module(server.app, "c", "c2")
+    pid = serve(server, "a1 b1 c2")
+    assert imports_of(server, pid) == ["c", "serve"]
+    log = server.proc.log()
+    assert "importing 1 modules again would take about 0.2" in log
+    assert "Reloading from checkpoint 'before proj.c'" in log

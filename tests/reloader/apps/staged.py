@@ -1,13 +1,15 @@
 """A WSGI app whose start-up has stages, for the checkpoint tests (``--checkpoints``).
 
 It imports ``proj.a``, declares a checkpoint, imports ``proj.b`` and ``proj.c`` (each takes a
-moment, so the builder pauses a checkpoint before each), declares its final checkpoint, then
+moment, so the builder pauses a checkpoint before each), takes a moment more (the rest of a
+start-up, ``STAGED_TAIL`` seconds), declares its final checkpoint, then
 serves ``"<a.V> <b.V> <c.V> <proj.EXTRA> <pid>"``. Every import of a ``proj`` module appends
 ``"<module> <pid>"`` to ``imports.log``; each worker appends ``"serve <pid>"`` when it serves.
 """
 
 import os
 import signal
+import time
 
 import proj.a
 from werkzeug.serving import ThreadedWSGIServer
@@ -17,6 +19,9 @@ from reloader import worker
 worker.checkpoint("after a")
 import proj.b  # noqa: E402
 import proj.c  # noqa: E402
+
+# The rest of a start-up (a URLconf, a handler): what a refresh saves compared to a replay.
+time.sleep(float(os.environ.get("STAGED_TAIL", "0.6")))
 
 if os.environ.get("STAGED_FINAL", "1") == "1":
     worker.checkpoint("serve", final=True)
