@@ -51,7 +51,7 @@ from .provenance import Provenance
 SPACING = 0.15  # seconds of start-up between two checkpoints at import boundaries
 MAX_CHECKPOINTS = 16
 MAX_LISTED_NAMES = 5000
-PREPARED = 2  # the files edited last whose refresh the final checkpoint analyses ahead
+PREPARED = 4  # the files edited last whose refresh the final checkpoint analyses ahead
 
 _builder: Builder | None = None
 _before_checkpoint: list[Callable[[], None]] = []
@@ -165,7 +165,7 @@ class Builder:
             if project and self.stopped is None and self.count < MAX_CHECKPOINTS:
                 due = time.monotonic() - self.last_checkpoint >= SPACING
                 if due or path in self.hot:
-                    self.take(f"before {name}", module=name)
+                    self.take(f"before {name}", module=name, file=path)
             self.position += 1
             if path is not None:
                 self.note_file(path)
@@ -262,7 +262,9 @@ class Builder:
         modules, self.module_files = self.module_files, []
         return {"files": files, "dirs": dirs, "modules": modules, "since_ns": started}
 
-    def take(self, name: str, module: str | None = None, final: bool = False) -> None:
+    def take(
+        self, name: str, module: str | None = None, final: bool = False, file: str | None = None
+    ) -> None:
         """Fork a paused checkpoint here (or, ``final``, become one): returns in the builder,
         and again in every process later forked from the checkpoint."""
         if self.stopped is not None:
@@ -282,6 +284,7 @@ class Builder:
         fields: dict[str, Any] = {
             "name": name,
             "module": module,
+            "file": file,
             "position": self.position,
             "seconds": self.seconds(),
             "final": final,
@@ -381,9 +384,9 @@ class Builder:
             except refresh.Declined as exc:
                 worker.declined(str(exc))  # the supervisor starts a worker another way
             worker.note_refresh(result.modules, result.seconds)
-        # Nothing more to import again: what the records held may go as in a cold start.
-        self.prepared = {}
-        self.provenance.forget()
+        # The records (and plans) stay as they are: letting them go would touch every object
+        # they hold (its reference count), and so copy every page of the checkpoint's heap into
+        # this process. What they keep alive, the checkpoint kept alive too.
 
 
 def describe_socket(fd: int) -> str:

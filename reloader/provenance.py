@@ -15,7 +15,9 @@ needs to import it again in a fork of the final checkpoint without a cold start:
   boundary are exactly the young ones (``gc.get_objects()`` lists no frozen object).
 
 The records hold their objects: an object made by a module's import stays alive as long as the
-build does, and is never mistaken for a later one at the same address.
+build does (and in the checkpoints and workers forked from it: letting them go would write to
+every object, and copy the whole heap into each fork), and is never mistaken for a later one at
+the same address.
 """
 
 from __future__ import annotations
@@ -71,12 +73,6 @@ class Provenance:
         if _bootstrap._gcd_import == self._gcd_import:  # type: ignore[attr-defined]
             _bootstrap._gcd_import = self._original_gcd  # type: ignore[attr-defined]
 
-    def forget(self) -> None:
-        """Drop every record (a worker forked from a checkpoint before the last one: its
-        start-up goes on without recording, and the objects may die as in a cold start)."""
-        self.uninstall()
-        self.modules = {}
-
     # -------------------------------------------------------------- boundaries
     def owner(self) -> str | None:
         """The project module whose own code runs now, or None (a library's, or the
@@ -108,6 +104,7 @@ class Provenance:
         finally:
             if self.recording:
                 gc.freeze()
+            self.since = time.perf_counter()  # the builder's time is nobody's either
 
     def enter(self, name: str, file: str | None, project: bool) -> None:
         """An import begins (called by the builder's loader hook)."""

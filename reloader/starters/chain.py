@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("reloader")
 
 HOT_FILES = 8  # the files edited last: each build keeps a checkpoint just before their import
+KEEP_SPACED = 2  # checkpoints at import boundaries kept besides those (see Chain.prune)
 # A refresh is asked for unless a good checkpoint leaves less than this much start-up to replay
 # (the analysis a refresh begins with takes about as long on a small project), or it was
 # prepared by the last checkpoint ahead.
@@ -111,19 +112,24 @@ class Chain:
     # ----------------------------------------------------------------- building
     def worker_ready(self) -> None:
         self.serving = True
-        self.maybe_build()
+        self.maybe_build(after_reload=True)
 
     def template_preloaded(self) -> None:
         self.maybe_build()
 
-    def maybe_build(self) -> None:
+    def maybe_build(self, after_reload: bool = False) -> None:
         starter = self.starter
         if self.given_up or not (starter.ready and starter.preloaded_once and self.serving):
             return
         if any(not build.done for build in self.builds):
             return
-        if any(c.final and not c.refresh and c.stale is None for c in self.checkpoints):
-            return  # the whole start-up is ready to fork a worker
+        if any(c.final and c.stale is None and c.prepared_for_edits() for c in self.checkpoints):
+            # The whole start-up is ready to fork a worker, with at most a refresh it analysed
+            # ahead: a new build would only cost a heap more (workers share the last
+            # checkpoint's pages while it lives).
+            if after_reload:
+                logger.debug("The last checkpoint is kept: it analysed this edit ahead.")
+            return
         base = best(self.checkpoints, shared_only=True)
         if base is not None and base.final:
             return
@@ -242,6 +248,23 @@ class Chain:
             checkpoint.label[0].upper() + checkpoint.label[1:],
             checkpoint.seconds,
         )
+        if checkpoint.final:
+            self.prune()
+
+    def prune(self) -> None:
+        """Once the start-up is checkpointed to its end, keep of the checkpoints along it only
+        those worth their memory (each holds the pages the builder changed after it): the
+        program's own (``django.setup``), those before the files edited lately, the deepest
+        one a build may start from, and the ``KEEP_SPACED`` deepest others."""
+        base = best([c for c in self.checkpoints if not c.final], shared_only=True)
+        spaced = 0
+        for c in sorted(self.checkpoints, key=lambda c: c.seconds, reverse=True):
+            if c.final or c.module is None or c.file in self.hot or c is base:
+                continue
+            spaced += 1
+            if spaced > KEEP_SPACED:
+                self.make_stale(c, "fewer checkpoints are kept once the last one is ready")
+        self.ruled_out = []
 
     # ----------------------------------------------------------------- staleness
     def changed(self, paths: list[str]) -> None:

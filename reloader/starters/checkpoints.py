@@ -80,13 +80,14 @@ class Deps:
         return None
 
 
-@dataclass
+@dataclass(eq=False)
 class Checkpoint:
     """A paused start-up the supervisor may fork workers from."""
 
     link: ServerLink
     name: str
     module: str | None
+    file: str | None  # of that module (a checkpoint taken before its first import)
     position: int
     seconds: float  # start-up time from the start to here
     final: bool
@@ -97,6 +98,10 @@ class Checkpoint:
     refresh: list[str] = field(default_factory=list)  # final only: modules edited since
     declined: dict[str, str] = field(default_factory=dict)  # final only: no refresh for these
     prepared: frozenset[str] = frozenset()  # final only: a refresh of one of these is ready
+
+    def prepared_for_edits(self) -> bool:
+        """No refresh waiting, or only that of one file this checkpoint analysed ahead."""
+        return not self.refresh or (len(self.refresh) == 1 and self.refresh[0] in self.prepared)
 
     def module_edit(self, path: str) -> bool:
         """Whether a change of ``path`` leaves this (final) checkpoint usable with a refresh:
@@ -112,7 +117,7 @@ class Checkpoint:
         return "the last checkpoint" if self.final else f"checkpoint {self.name!r}"
 
 
-@dataclass
+@dataclass(eq=False)
 class Build:
     """A builder: the process running the start-up from a base, and the checkpoints it made."""
 
@@ -131,6 +136,7 @@ class Build:
             link=link,
             name=str(message.get("name", "?")),
             module=message.get("module"),
+            file=message.get("file"),
             position=int(message.get("position", 0)),
             seconds=float(message.get("seconds", 0.0)),
             final=bool(message.get("final", False)),

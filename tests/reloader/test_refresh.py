@@ -31,10 +31,20 @@ def fast_only(server, since: int = 0) -> None:
 
 def test_an_edit_imports_again_only_that_module(staged):
     server = staged()
+    before = built(server)
     write_module(server.app, "c", "c2")
     pid = serve(server, "a1 b1 c2")
     assert imports_of(server, pid) == ["c", "serve"]
     assert "importing again what c.py reach" in server.proc.log()
+    # Made again after that reload, the last checkpoint analysed c ahead; the next edit of c
+    # keeps it: its workers share its memory, and no build runs.
+    wait_rebuilt(server, before)
+    before = built(server)
+    write_module(server.app, "c", "c3")
+    pid = serve(server, "a1 b1 c3")
+    assert imports_of(server, pid) == ["c", "serve"]
+    wait_rebuilt(server, before)
+    assert "The last checkpoint is kept: it analysed this edit ahead." in server.proc.log()
     fast_only(server)
 
 
@@ -104,7 +114,9 @@ def test_a_registration_is_undone_and_made_again_where_it_was(staged):
     write_module(server.app, "c", "c3", extra=REGISTER)
     pid = serve(server, "a3 b1 c3")
     assert server.get().text.split()[3] == "a3,c3/0"
-    assert imports_of(server, pid) == ["c", "serve"]
+    # The last checkpoint was kept after a's edit (it had analysed it ahead): a is among the
+    # files edited since, and imported again with c.
+    assert imports_of(server, pid) == ["a", "c", "serve"]
     fast_only(server, since)
 
 
