@@ -17,6 +17,28 @@ Rounds are interleaved (ours, Django, watchfiles, ours, ...). For each server:
   1 MB static file.
 
     python benchmarks/reload.py [--rounds 3] [--edits 10] [--only ours,django,watchfiles]
+
+With ``--projects``, it measures instead, per project, server and kind of edit, the time from a
+save to the first response showing it (see ``projects.py`` for the projects and how an edit is
+seen, ``bigproject.py`` for the generated ones):
+
+    python benchmarks/reload.py --projects mysite,big-ready,big-view,netbox
+        [--kinds view,form,template,models] [--rounds 2] [--edits 5] [--edits-per-kind view=7]
+        [--servers ours,django,watchfiles] [--netbox DIR] [--netbox-copy] [--log-dir DIR]
+
+- servers, interleaved round by round: ours (``manage.py runserver 127.0.0.1:PORT -v 2``,
+  default options), Django's runserver (StatReloader) and django-watchfiles, from the same tree;
+- edits: each a real save of a real file (its original content plus ``BENCH_VERSION = N``, or a
+  template with ``<!-- bench N -->``), the kinds taken in turn (view, form, template, models,
+  view, ...), ``--edits`` of each kind per server and round;
+- save -> first response showing N: the page is polled on a new connection every 20 ms, one
+  request in flight; a save not shown within the project's timeout (30-90 s; 20 s for a
+  template) is saved again with N+1, and after two such saves the edit counts as missed;
+- pacing: after an edit is served, the benchmark waits until the server's whole process tree is
+  idle (under 5 % of one core over a 0.5 s window, at most 30 s), then 1-2 s (random), as a
+  developer looks at the result;
+- memory: PSS of the whole process tree (the server and all its descendants), after the edits;
+- for ours, which start served each edit, from its ``-v 2`` log.
 """
 
 from __future__ import annotations
@@ -200,11 +222,42 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--rounds", type=int, help="3 (mysite's table), 2 (--projects)")
+    parser.add_argument(
+        "--edits", type=int, help="paced saves per round: 10; with --projects, of each kind: 5"
+    )
     parser.add_argument("--wrk-seconds", type=int, default=5)
     parser.add_argument("--only", default=",".join(SERVERS))
+    group = parser.add_argument_group("save to first response by project and kind of edit")
+    group.add_argument("--projects", help="mysite,big-ready,big-view,netbox (any of them)")
+    group.add_argument("--kinds", default="view,form,template,models", help="kinds of edits")
+    group.add_argument(
+        "--edits-per-kind", default="", help="per-kind counts overriding --edits: view=7,models=3"
+    )
+    group.add_argument("--servers", default="ours,django,watchfiles")
+    group.add_argument("--netbox", type=Path, help="NetBox set up by setup_netbox.sh")
+    group.add_argument(
+        "--netbox-copy", action="store_true", help="run a temporary copy of NetBox's tree"
+    )
+    group.add_argument("--modules", type=int, default=2000, help="of the generated projects")
+    group.add_argument("--log-dir", type=Path, help="servers' logs (default: a new /tmp dir)")
+    group.add_argument("--seed", type=int)
+    group.add_argument(
+        "--live-code",
+        action="store_true",
+        help="run ours from the checkout as it is (default: a snapshot taken at the start)",
+    )
+    group.add_argument(
+        "--code-from", type=Path, help="run ours from this snapshot (LOG_DIR/code of a run)"
+    )
     args = parser.parse_args()
+    if args.projects:
+        import projectbench
+
+        projectbench.run(args)
+        return
+    args.rounds = 3 if args.rounds is None else args.rounds
+    args.edits = 10 if args.edits is None else args.edits
     wrk_binary = ensure_wrk()
     if wrk_binary is None:
         print("wrk not found (Debian's package wrk): requests/s not measured", flush=True)
