@@ -26,6 +26,7 @@ from reloader import worker
 logger = logging.getLogger("django.server")
 
 DRAIN_TIMEOUT = 3.0
+QUIET = "devserver.quiet"  # an environ key: the request log leaves this request out
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -77,6 +78,8 @@ class RequestLog:
         except BaseException:
             log_request(requestline, "500", "-", environ.get("werkzeug.socket"))
             raise
+        if environ.get(QUIET):
+            return result
         return _LoggedBody(result, state, requestline, environ.get("werkzeug.socket"))
 
 
@@ -166,6 +169,7 @@ class _GracefulStop:
     socket: socket.socket
 
     def _init_stop(self) -> None:
+        self.stop_callbacks: list[Callable[[], None]] = []  # once accepting ended (main thread)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._lock = threading.Lock()
@@ -215,6 +219,11 @@ class _GracefulStop:
         self.socket.close()
         worker.stopping()
         self.request_stop()
+        for callback in self.stop_callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("Error while stopping")
         deadline = time.monotonic() + DRAIN_TIMEOUT
         with self._lock:
             while self._connections and time.monotonic() < deadline:
