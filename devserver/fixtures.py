@@ -20,7 +20,7 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from django.core.management import call_command
@@ -128,6 +128,7 @@ class Fixtures:
         self.files: frozenset[str] = frozenset()
         self._baseline: str | None = None
         self._watch: Watch | None = None
+        self.on_reload: Callable[[str], None] | None = None  # after each reload that worked
 
     def load(self, verbosity: int) -> None:
         """The first load; raises CommandError (one line, naming the fixture)."""
@@ -187,6 +188,8 @@ class Fixtures:
             self._watch.watch(files=self.files)  # a label may have found a file elsewhere now
         names = ", ".join(self.labels)
         _say(self.stdout, f"Reloaded fixture(s) {names}: {count} objects")
+        if self.on_reload is not None:
+            self.on_reload(names)
         return True
 
 

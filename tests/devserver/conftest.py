@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, chromium  # noqa: F401 (fixtures for the browser tests)
 from tests.support import EXAMPLE, PYTHON, ServerProcess, base_env, free_port, http_get, wait_until
+
+BANNER_END = "Quit the server with CONTROL-C."
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +83,48 @@ def runserver(spawn, site) -> Callable[..., Devserver]:
         server = Devserver(proc, site, port, host)
         if wait:
             proc.wait_for_log("Quit the server with CONTROL-C.", timeout=30)
+            server.wait_status("/", 200)
+        return server
+
+    return start
+
+
+@pytest.fixture
+def testserver(spawn, site) -> Callable[..., Devserver]:
+    """Start ``manage.py testserver ARGS``; wait until it answers (unless told not to).
+
+    ``{addrport}`` in the arguments is replaced with 127.0.0.1 and a free port; without it,
+    ``--addrport`` is added after the fixture names."""
+
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        port: int | None = None,
+        **kw: object,
+    ) -> Devserver:
+        port = port or free_port()
+        addrport = f"127.0.0.1:{port}"
+        if "{addrport}" in args:
+            argv = [a.replace("{addrport}", addrport) for a in args]
+        else:
+            argv = [*args, "--addrport", addrport]
+        proc = spawn(
+            [PYTHON, "manage.py", "testserver", "--noinput", *argv],
+            cwd=site,
+            env=base_env(env),
+            name="testserver",
+            **kw,
+        )
+        server = Devserver(proc, site, port)
+        if wait:
+            wait_until(
+                lambda: BANNER_END in proc.log() or proc.proc.poll() is not None,
+                60,
+                what="the banner",
+                describe=proc.describe,
+            )
+            assert BANNER_END in proc.log(), proc.describe()
             server.wait_status("/", 200)
         return server
 

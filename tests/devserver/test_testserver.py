@@ -22,7 +22,7 @@ import textwrap
 import threading
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -220,48 +220,6 @@ def backend(request, site, tmp_path) -> Iterator[Backend]:
 
 
 # ------------------------------------------------------------------ the server
-
-
-@pytest.fixture
-def testserver(spawn, site) -> Callable[..., Devserver]:
-    """Start ``manage.py testserver ARGS``; wait until it answers (unless told not to).
-
-    ``{addrport}`` in the arguments is replaced with 127.0.0.1 and a free port; without it,
-    ``--addrport`` is added after the fixture names."""
-
-    def start(
-        *args: str,
-        env: dict[str, str] | None = None,
-        wait: bool = True,
-        port: int | None = None,
-        **kw: object,
-    ) -> Devserver:
-        port = port or free_port()
-        addrport = f"127.0.0.1:{port}"
-        if "{addrport}" in args:
-            argv = [a.replace("{addrport}", addrport) for a in args]
-        else:
-            argv = [*args, "--addrport", addrport]
-        proc = spawn(
-            [PYTHON, "manage.py", "testserver", "--noinput", *argv],
-            cwd=site,
-            env=base_env(env),
-            name="testserver",
-            **kw,
-        )
-        server = Devserver(proc, site, port)
-        if wait:
-            wait_until(
-                lambda: BANNER_END in proc.log() or proc.proc.poll() is not None,
-                60,
-                what="the banner",
-                describe=proc.describe,
-            )
-            assert BANNER_END in proc.log(), proc.describe()
-            server.wait_status("/", 200)
-        return server
-
-    return start
 
 
 def page(server: Devserver, path: str = "/") -> str:

@@ -137,6 +137,15 @@ class Command(BaseCommand):
             help="Serves the admin's static files (STATIC_URL + 'admin/') from this directory.",
         )
         parser.add_argument(
+            "--nolivereload",
+            action="store_false",
+            dest="livereload",
+            help=(
+                "Tells the browser NOT to follow the code: no page reload after a save, no "
+                "stylesheet swapped in place (on by default with DEBUG on)."
+            ),
+        )
+        parser.add_argument(
             "--reloader",
             dest="reloader",
             choices=sorted(WATCHERS),
@@ -314,6 +323,9 @@ class Command(BaseCommand):
             handler = self.get_handler(*args, **options)
         if after:
             handler = switch = checking.Switch(handler)
+        live = self.start_livereload(options)
+        if live is not None:
+            handler = live.wrap(handler)
         if self._socket is not None:  # testserver's, bound before its database
             sock = self._socket
         elif supervised:
@@ -321,6 +333,8 @@ class Command(BaseCommand):
         else:
             sock = self._socket = self.bind()
         server = serving.make_server(sock, handler, options.get("use_threading", True))
+        if live is not None:
+            server.stop_callbacks.append(live.close)  # streams end at once: never hold a restart
         self.on_bind(server.server_address[1])
         worker.ready()
         if after:
@@ -329,6 +343,18 @@ class Command(BaseCommand):
         if shutdown_message and not supervised:
             with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
                 self.stdout.write(shutdown_message)
+
+    def live_feed(self):
+        """Where live reload hears of changes: the supervisor (none with --noreload)."""
+        from devserver import livereload
+
+        return livereload.SupervisorFeed() if worker.under_supervisor() else None
+
+    def start_livereload(self, options):
+        """Live reload (devserver.livereload) for this worker, or None where it is off."""
+        from devserver import livereload
+
+        return livereload.for_worker(self.live_feed(), options)
 
     def announce_start(self) -> None:
         """Tell Django's reloader receivers we run, and say how this worker started."""

@@ -35,6 +35,22 @@ class Server(runserver.Command):
     db_lock: threading.Lock | None = None
     interrupts: Interrupts | None = None
     serving = False
+    watch: Watch | None = None
+    live = None  # devserver.livereload.Live, once serving with it
+
+    def live_feed(self):
+        """Live reload hears of changes from testserver's own Watch (there is no supervisor)."""
+        from devserver import livereload
+
+        return livereload.WatchFeed(self.watch) if self.watch is not None else None
+
+    def start_livereload(self, options):
+        self.live = super().start_livereload(options)
+        return self.live
+
+    def fixtures_reloaded(self, names: str) -> None:
+        if self.live is not None:
+            self.live.reload(f"fixture(s) {names} reloaded")
 
     def on_bind(self, server_port):
         # The last step before serve() takes SIGINT/SIGTERM over: a stop that came and whose
@@ -85,6 +101,15 @@ class Command(BaseCommand):
             dest="use_ipv6",
             help="Tells Django to use an IPv6 address.",
         )
+        parser.add_argument(
+            "--nolivereload",
+            action="store_false",
+            dest="livereload",
+            help=(
+                "Tells the browser NOT to follow template, static file and fixture edits (on by "
+                "default with DEBUG on)."
+            ),
+        )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -131,9 +156,10 @@ class Command(BaseCommand):
             fixtures.load(verbosity)
             interrupts.check()
             testdb.keep_open(aliases)
-            watch = Watch()
+            watch = server.watch = Watch()
             watch_templates(watch)
             fixtures.watch(watch)
+            fixtures.on_reload = server.fixtures_reloaded
             watch.start()
             try:
                 server.inner_run(
@@ -142,6 +168,8 @@ class Command(BaseCommand):
                     use_threading=True,
                     use_static_handler=True,
                     insecure_serving=False,
+                    livereload=options["livereload"],
+                    verbosity=verbosity,
                     shutdown_message="\nServer stopped.\n",
                 )
             finally:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("fail/", views.fail, name="fail"),
     path("pid/", views.pid, name="pid"),
     path("version/", views.version, name="version"),
+    path("page/", views.page, name="page"),
     path("path/", views.path_view, name="path"),
     path("path/<path:rest>", views.path_view, name="path-rest"),
 ]

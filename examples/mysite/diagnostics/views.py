@@ -6,9 +6,12 @@ fail) so that a server is measured and tested on the same things a Django site a
 
 import hashlib
 import json
+import os
+import secrets
 import time
 
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -108,3 +111,20 @@ def pid(request):
     import os
 
     return HttpResponse(str(os.getpid()), content_type="text/plain")
+
+
+PAGE_HEADING = "A page"
+
+
+def page(request):
+    """An HTML page that links the site's stylesheet and script, for the live-reload tests and
+    benchmark. ``?csp=1`` sends a strict Content-Security-Policy with a fresh nonce, as Django
+    6's CSP middleware and django-csp do."""
+    nonce = secrets.token_urlsafe(16) if request.GET.get("csp") else None
+    context = {"heading": PAGE_HEADING, "pid": os.getpid(), "nonce": nonce}
+    response = render(request, "diagnostics/page.html", context)
+    if nonce:
+        response["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'"
+        )
+    return response

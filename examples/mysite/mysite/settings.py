@@ -37,12 +37,16 @@ MIDDLEWARE = [
 ]
 
 # Which runserver `manage.py runserver` runs; the benchmarks compare them in one project:
-# devserver's (the default), Django's own ("django"), or Django's with django-watchfiles.
+# devserver's (the default), Django's own ("django"), Django's with django-watchfiles, or
+# Django's with django-browser-reload ("browser-reload", the live-reload benchmark's peer).
 _RUNSERVER = os.environ.get("MYSITE_RUNSERVER", "devserver")
 if _RUNSERVER != "devserver":
     INSTALLED_APPS.remove("devserver")
 if _RUNSERVER == "watchfiles":
     INSTALLED_APPS.insert(0, "django_watchfiles")
+if _RUNSERVER == "browser-reload":
+    INSTALLED_APPS.append("django_browser_reload")
+    MIDDLEWARE.append("django_browser_reload.middleware.BrowserReloadMiddleware")
 
 ROOT_URLCONF = "mysite.urls"
 
