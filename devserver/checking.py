@@ -82,7 +82,9 @@ def notice_migrations(command: BaseCommand) -> None:
 
 
 def check_error_page(errors: str) -> App:
-    return error_app(ERROR_TITLE, errors)
+    from devserver import checksource
+
+    return error_app(ERROR_TITLE, errors, checksource.run_for_focus())
 
 
 class Switch:
@@ -176,7 +178,7 @@ def _check(
         output.write()
         text = "".join(traceback.format_exception(exc))
         title = traceback.format_exception_only(exc)[-1].strip()
-        worker.failed(title, text, exception_files(exc))
+        worker.failed(title, text, exception_files(exc), exception=exc)
         stop()
         return
     output.write()  # printed before the page changes: the terminal says why it did

@@ -7,6 +7,7 @@ technical 500 page (``devserver.audience``); every other request gets the generi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import reloader
 from devserver.audience import sees_details
@@ -14,13 +15,17 @@ from devserver.audience import sees_details
 HEADER = ("X-Reloader", "error")  # the page reloads itself once the server answers otherwise
 
 
-def error_app(title: str, detail: str) -> Callable[..., Iterable[bytes]]:
+def error_app(
+    title: str, detail: str, focus: dict[str, Any] | None = None
+) -> Callable[..., Iterable[bytes]]:
+    """``focus``: where the first error points in the project (``devserver.checksource``)."""
     detailed = reloader.render_error_page(
         reloader.Failure(
             title,
             detail,
             summary="The server runs, but Django's system checks found errors.",
             hint="Fix them and save: the server restarts, and this page reloads itself.",
+            focus=focus,
         )
     )
     generic = reloader.render_generic_error_page()

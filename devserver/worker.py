@@ -84,6 +84,7 @@ def main() -> None:
     from devserver import audience
 
     audience.report()  # before anything can fail: who may see the error page
+    worker.library_code(os.path.dirname(audience.__file__))  # devserver's frames fold away
     worker.before_checkpoint(close_connections)
     worker.ignore_draws("redis.connection")  # a pool's id: close_connections() drops the pools
     django.setup()

@@ -15,6 +15,7 @@ Public API (loaded lazily, so that a worker pays only for what it uses)::
     ConfigError, BindError
     Failure, render_error_page          the error page, for a worker that shows its own errors
     render_generic_error_page           the same page saying nothing of the failure
+    source_focus(file, line, ...)       a Failure's focus: a file's line with the source around
     make_watcher, Watcher, IgnoreRules  watch files in-process, without a supervisor
     Debouncer                           bursts of changes into batches (pure, clock passed in)
     worker                              the worker-side functions
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .errorpage import Failure
     from .errorpage import render as render_error_page
     from .errorpage import render_generic as render_generic_error_page
+    from .failure import focus_at as source_focus
     from .ignore import IgnoreRules
     from .run import exec_supervisor
     from .sockets import BindError, bind
@@ -56,6 +58,7 @@ __all__ = [
     "make_watcher",
     "render_error_page",
     "render_generic_error_page",
+    "source_focus",
     "target_from_command",
     "worker",
 ]
@@ -86,6 +89,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(".errorpage", __name__).render
     if name == "render_generic_error_page":
         return importlib.import_module(".errorpage", __name__).render_generic
+    if name == "source_focus":
+        return importlib.import_module(".failure", __name__).focus_at
     if name in _WHERE:
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

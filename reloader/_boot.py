@@ -95,10 +95,11 @@ def report_failure(exc: BaseException) -> None:
     if builder.active():
         builder.failed(exc)
         return
-    text = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc.__traceback__)))
+    tb = _user_traceback(exc.__traceback__)
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
     title = traceback.format_exception_only(type(exc), exc)[-1].strip()
     if worker.under_supervisor():
-        worker.failed(title, text, exception_files(exc))
+        worker.failed(title, text, exception_files(exc), exception=exc, tb=tb)
     else:
         sys.stderr.write(text)
 

@@ -72,9 +72,12 @@ can grow. Worker to supervisor:
                order, for the fork template to preload. The template sends ``watch`` too: its
                files, whose change restarts the template.
 ``ready``      the worker serves.
-``failed``     ``{"title": str, "traceback": str, "files": [path, ...]}``: the program raised. Sent
-               before the worker exits; the supervisor prints the traceback once, watches the
-               files, and shows the error page until a change.
+``failed``     ``{"title": str, "traceback": str, "files": [path, ...], "focus": {...} | null,
+               "frames": [{...}, ...]}``: the program raised. Sent before the worker exits; the
+               supervisor prints the traceback once, watches the files, and shows the error page
+               until a change. ``focus`` (where to fix it first: file, line, source around it)
+               and ``frames`` (the traceback, each frame the program's, a library's or the
+               import machinery's) are optional; ``reloader.failure`` specifies them.
 ``stopping``   the worker stopped accepting connections (after SIGTERM); the next worker may
                start while this one finishes its requests.
 ``audience``   ``{"details": bool | null, "hosts": [pattern, ...] | null, "loopback_only": bool}``:

@@ -498,6 +498,8 @@ class Supervisor:
                     str(message.get("title", "The program failed")),
                     str(message.get("traceback", "")),
                     summary=f"The {self.config.name} could not start or stopped with an error.",
+                    focus=message.get("focus"),
+                    frames=message.get("frames"),
                 )
             )
         elif kind == protocol.DECLINED and self.state != STOPPING:

@@ -19,10 +19,10 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
-from . import builder, protocol
+from . import builder, failure, protocol
 from .modules import library_modules, module_files
 
 # New modules are looked for often while a program starts, then once a second: a module first
@@ -389,10 +389,29 @@ def request_reload(reason: str) -> None:
         _channel.send(protocol.RELOAD, reason=reason)
 
 
-def failed(title: str, traceback_text: str, files: Iterable[str] = ()) -> None:
-    """Report why the program cannot serve; the supervisor shows it until a change."""
+def library_code(directory: str) -> None:
+    """Fold the frames of files under ``directory`` on the error page, as library frames (a
+    framework's glue installed in editable mode, say)."""
+    failure.add_library_code(directory)
+
+
+def failed(
+    title: str,
+    traceback_text: str,
+    files: Iterable[str] = (),
+    exception: BaseException | None = None,
+    tb: TracebackType | None = None,
+) -> None:
+    """Report why the program cannot serve; the supervisor shows it until a change. With the
+    ``exception`` (and its traceback ``tb``, when trimmed), the page leads with where to fix it
+    (``reloader.failure``)."""
     if _channel:
+        details = failure.describe(exception, tb) if exception is not None else {}
         _channel.report_modules(force=True)
         _channel.send(
-            protocol.FAILED, title=title, traceback=traceback_text, files=sorted(set(files))
+            protocol.FAILED,
+            title=title,
+            traceback=traceback_text,
+            files=sorted(set(files)),
+            **details,
         )

@@ -313,3 +313,23 @@ def test_held_output_is_written_in_order_to_each_stream():
     held.write()
     assert real_out._out.getvalue() == "Performing system checks...\n\na notice\n"
     assert real_err._out.getvalue() == "a warning\n"
+
+
+@pytest.mark.parametrize("checks", ["after", "before"])
+def test_the_check_error_page_leads_with_the_field_the_error_names(runserver, site, checks):
+    server = runserver(f"--checks={checks}")
+    server.edit(
+        "catalog/models.py",
+        "models.DecimalField(max_digits=8, decimal_places=2)",
+        "models.DecimalField(decimal_places=2)",
+    )
+    page = server.wait_status("/", 500, contains="fields.E132").text
+    focus = page[page.index('<section class="focus">') : page.index("SystemCheckError")]
+    assert "catalog.Product.price: (fields.E132) DecimalFields must define" in focus
+    line = next(
+        n
+        for n, text in enumerate((site / "catalog/models.py").read_text().splitlines(), 1)
+        if "price = " in text
+    )
+    assert f"<b>catalog/models.py</b>, line {line}, in Product" in focus
+    assert f'<div class="hit"><span class="n">{line}</span>    price = ' in focus

@@ -153,3 +153,34 @@ def test_running_out_of_file_descriptors_never_stops_the_supervisor(spawn, app_d
     server.edit("appmod.py", 'VERSION = "v-after-the-flood"\n')
     server.wait_body("v-after-the-flood")
     assert "Traceback" not in proc.log().split("SyntaxError")[-1]
+
+
+def test_the_page_leads_with_the_programs_file_and_line_and_folds_the_rest(reloader):
+    server = reloader()
+    server.edit("appmod.py", 'VERSION = "v1"\n\n\ndef broken():\n    return [1, 2\n')
+    page = server.wait_status(500).text
+    focus = page.index('<section class="focus">')
+    frames = page.index('<section class="frames">')
+    assert page.index("SyntaxError") < focus < frames < page.index("The traceback as text")
+    where = page[focus:frames]
+    assert "<b>appmod.py</b>, line 5" in where  # relative to the project's directory
+    assert '<div class="hit"><span class="n">5</span>    return [1, 2</div>' in where
+    assert '<div class="caret"><span class="n"></span>           ^</div>' in where  # the "["
+    assert '<div class="frame project">server.py, line 12, in &lt;module&gt;' in page[frames:]
+    assert "prefers-color-scheme:dark" in page
+
+
+def test_a_runtime_error_focuses_on_the_deepest_frame_of_the_program(reloader):
+    server = reloader()
+    server.edit(
+        "appmod.py",
+        "import json\n\n\ndef load():\n    return json.loads('{')\n\n\nVERSION = load()\n",
+    )
+    page = server.wait_status(500).text
+    focus = page[page.index('<section class="focus">') : page.index('<section class="frames">')]
+    assert "<b>appmod.py</b>, line 5, in load" in focus  # not json's own frames
+    assert "JSONDecodeError" in page[: page.index("<section")]
+    # The program's frames open, the library's folded: json's three in one <details>.
+    frames = page[page.index('<section class="frames">') :]
+    assert '<div class="frame project">appmod.py, line 8, in &lt;module&gt;' in frames
+    assert '<details class="folded"><summary>3 frames of the library</summary>' in frames
