@@ -236,10 +236,64 @@ def test_with_django_browser_reload_installed_ours_steps_aside(spawn, site):
     """One script reloads, not two: django-browser-reload's, and the log says why ours is off."""
     port = free_port()
     env = base_env({"MYSITE_RUNSERVER": "browser-reload"})  # its app, middleware and URLs
-    proc = spawn(
-        [PYTHON, "-m", "devserver", "runserver", f"127.0.0.1:{port}"], cwd=site, env=env
-    )
+    proc = spawn([PYTHON, "-m", "devserver", "runserver", f"127.0.0.1:{port}"], cwd=site, env=env)
     proc.wait_for_log("Quit the server with CONTROL-C.", timeout=30)
     page = wait_until(lambda: http_get(port, PAGE), 30, what="the page")
     assert "django-browser-reload" in page.text and "__devserver__" not in page.text
     proc.wait_for_log("django-browser-reload is installed: it reloads the pages")
+
+
+def test_djangos_debug_page_for_a_view_that_raises_reloads_when_the_code_changes(
+    runserver, browser
+):
+    server = runserver()
+    page = browser.new_page()
+    response = page.goto(f"http://127.0.0.1:{server.port}/diag/fail/")
+    assert response.status == 500 and "RuntimeError" in page.title()  # Django's technical 500
+    page.wait_for_function(GREETED, timeout=WAIT_MS)
+    server.edit(
+        "diagnostics/views.py", 'raise RuntimeError("diagnostics:', 'raise ValueError("diagnostics:'
+    )
+    page.wait_for_function("document.title.includes('ValueError')", timeout=WAIT_MS)
+
+
+def read_events(sock: socket.socket, wanted: bytes, timeout: float = 15.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while wanted not in data:
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_an_adminmedia_stylesheet_is_swapped_by_its_static_url(runserver, tmp_path):
+    admin = tmp_path / "adminmedia"
+    (admin / "css").mkdir(parents=True)
+    (admin / "css" / "base.css").write_text("body { color: black; }\n")
+    server = runserver(f"--adminmedia={admin}")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /__devserver__/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        read_events(sock, b'"hello"')
+        (admin / "css" / "base.css").write_text("body { color: red; }\n")
+        data = read_events(sock, b'"css"')
+    assert b'"paths": ["/static/admin/css/base.css"]' in data
+    assert server.get("/static/admin/css/base.css").text == "body { color: red; }\n"
+
+
+def test_the_script_tag_goes_before_the_last_body_end_with_the_csp_nonce():
+    from devserver.livereload import inject
+
+    assert inject._insert(b"<p>a</p></BODY ></html>", b"<s>") == b"<p>a</p><s></BODY ></html>"
+    assert inject._insert(b"<p>fragment</p>", b"<s>") == b"<p>fragment</p><s>"
+    headers = [("Content-Security-Policy", "default-src 'self'; script-src 'nonce-Ab+/9=' 'self'")]
+    assert inject._nonce(headers) == "Ab+/9="
+    assert inject._nonce([("Content-Security-Policy", "script-src 'self'")]) is None
+    # script-src wins over default-src: a nonce only in default-src does not apply then.
+    only_default = [("content-security-policy", "default-src 'nonce-x'; script-src 'self'")]
+    assert inject._nonce(only_default) is None
+    html = [("Content-Type", "text/html; charset=utf-8")]
+    assert inject._injectable(html, [b"<p>"])
+    assert not inject._injectable([*html, ("Content-Encoding", "gzip")], [b"<p>"])
+    assert not inject._injectable([("Content-Type", "application/json")], [b"{}"])
+    assert not inject._injectable(html, iter([b"<p>"]))  # a generator: maybe endless
