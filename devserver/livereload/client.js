@@ -33,7 +33,9 @@
       sessionStorage.setItem(scrollKey, JSON.stringify([window.scrollX, window.scrollY]));
     } catch (e) {}
     console.info("[devserver] reloading: " + reason);
-    location.reload();
+    // The answer to a form's POST is fetched again with a GET: reloading would post it again.
+    if (script.hasAttribute("data-post")) location.replace(location.href.split("#")[0]);
+    else location.reload();
   }
 
   function sameOrigin(link) {

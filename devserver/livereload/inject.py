@@ -77,15 +77,17 @@ class LiveReload:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-        content = _insert(content, self._tag(held["headers"]))
+        content = _insert(content, self._tag(held["headers"], environ))
         headers = [(k, v) for k, v in held["headers"] if k.lower() not in _DROPPED]
         headers.append(("Content-Length", str(len(content))))
         start_response(held["status"], headers, held["exc_info"])
         return [content]
 
-    def _tag(self, headers: list) -> bytes:
+    def _tag(self, headers: list, environ: dict) -> bytes:
         nonce = _nonce(headers)
         attributes = f' nonce="{html.escape(nonce)}"' if nonce else ""
+        if environ.get("REQUEST_METHOD") == "POST":
+            attributes += ' data-post=""'  # reloaded by a GET: never "Confirm Form Resubmission"
         return (
             f'<script src="{PREFIX}client.js" data-boot="{self.hub.boot}" '
             f'data-base="{PREFIX}"{attributes} defer></script>'

@@ -297,3 +297,20 @@ def test_the_script_tag_goes_before_the_last_body_end_with_the_csp_nonce():
     assert not inject._injectable([*html, ("Content-Encoding", "gzip")], [b"<p>"])
     assert not inject._injectable([("Content-Type", "application/json")], [b"{}"])
     assert not inject._injectable(html, iter([b"<p>"]))  # a generator: maybe endless
+
+
+def test_the_answer_to_a_post_is_reloaded_with_a_get(runserver, browser):
+    """Reloading it would post the form again (Chrome's "Confirm Form Resubmission")."""
+    server = runserver()
+    page = open_page(browser, server)
+    page.evaluate(
+        "document.body.insertAdjacentHTML('beforeend',"
+        " '<form id=f method=post action=\"/diag/page/\"><input name=a value=1></form>');"
+        "document.getElementById('f').submit()"
+    )
+    page.wait_for_function("document.title.includes('403')", timeout=WAIT_MS)  # no CSRF token
+    page.wait_for_function(GREETED, timeout=WAIT_MS)
+    seen = watch_responses(page)
+    server.edit("diagnostics/views.py", 'PAGE_HEADING = "A page"', 'PAGE_HEADING = "After post"')
+    wait_text(page, "#heading", "After post")
+    assert not [s for s in seen if s.startswith("403 ")], seen
