@@ -7,8 +7,9 @@ stream, ``devserver.livereload.events``). None of them goes to the request log.
 A response gets the script only when it is a page a browser navigated to: ``text/html``, not
 compressed, not a range, not a fragment fetched by script (``Sec-Fetch-Dest`` other than
 ``document``/``iframe``, ``X-Requested-With``, htmx's ``HX-Request``), and its body is known in
-full (a list, or a Django response that is not streaming, under ``MAX_BODY``). The tag goes before
-the last ``</body>`` (at the end without one), with the response's CSP nonce when its
+full (a list, or a Django response that is not streaming, under ``MAX_BODY``), and it is a
+document (a doctype, ``<html>`` or ``<body>``: not ``HttpResponse("ok")``, text/html by
+default). The tag goes before the last ``</body>`` (at the end without one), with the response's CSP nonce when its
 ``Content-Security-Policy`` sets one; Content-Length is fixed, and ETag and Last-Modified are
 dropped (the page now names the process that rendered it: a 304 would revive an old one). Any
 other response passes untouched.
@@ -28,6 +29,7 @@ from devserver.serving import QUIET
 PREFIX = "/__devserver__/"
 MAX_BODY = 8 * 1024 * 1024
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+_DOCUMENT = re.compile(rb"<!doctype\s+html|<html[\s>]|<body[\s>]", re.IGNORECASE)
 _NONCE = re.compile(r"'nonce-([A-Za-z0-9+/=_-]+)'")
 _FRAGMENT_DESTS = {"", "document", "iframe", "frame", "embed", "object"}
 _DROPPED = {"content-length", "etag", "last-modified"}
@@ -77,6 +79,9 @@ class LiveReload:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
+        if not _is_document(content):  # HttpResponse("ok"): text/html by default, no page
+            start_response(held["status"], held["headers"], held["exc_info"])
+            return [content]
         content = _insert(content, self._tag(held["headers"], environ))
         headers = [(k, v) for k, v in held["headers"] if k.lower() not in _DROPPED]
         headers.append(("Content-Length", str(len(content))))
@@ -197,6 +202,11 @@ def _nonce(headers: list) -> str | None:
                     return found.group(1)
                 break
     return None
+
+
+def _is_document(content: bytes) -> bool:
+    """An HTML document, not a bare text/html reply (``HttpResponse(str(pk))``)."""
+    return _DOCUMENT.search(content, 0, 4096) is not None or _BODY_END.search(content) is not None
 
 
 def _insert(content: bytes, tag: bytes) -> bytes:

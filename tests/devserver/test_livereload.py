@@ -285,7 +285,9 @@ def test_the_script_tag_goes_before_the_last_body_end_with_the_csp_nonce():
     from devserver.livereload import inject
 
     assert inject._insert(b"<p>a</p></BODY ></html>", b"<s>") == b"<p>a</p><s></BODY ></html>"
-    assert inject._insert(b"<p>fragment</p>", b"<s>") == b"<p>fragment</p><s>"
+    assert inject._insert(b"<html><p>no end", b"<s>") == b"<html><p>no end<s>"
+    assert inject._is_document(b"<!DOCTYPE html><p>") and inject._is_document(b"<body>")
+    assert not inject._is_document(b"10045") and not inject._is_document(b"<p>a fragment</p>")
     headers = [("Content-Security-Policy", "default-src 'self'; script-src 'nonce-Ab+/9=' 'self'")]
     assert inject._nonce(headers) == "Ab+/9="
     assert inject._nonce([("Content-Security-Policy", "script-src 'self'")]) is None
