@@ -26,7 +26,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # Beside Django's reloader's lines (shown with DEBUG on), with -v 2 only.
@@ -66,9 +66,10 @@ class Hub:
         for stream in streams:
             stream.put(None)
 
-    def stream(self, sock: socket.socket | None = None) -> Iterator[bytes]:
-        """The body of one event-stream response (``sock``: its connection, to see the browser
-        leave: a closed tab's stream ends within ``PEER_CHECK`` seconds, not at the next write)."""
+    def stream(self, gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
+        """The body of one event-stream response. ``gone()`` says whether the browser left (a
+        closed tab's stream ends within ``PEER_CHECK`` seconds, not at the next write); see
+        ``hung_up`` for a socket's."""
         mine: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         with self._lock:
             if self._closed:
@@ -84,7 +85,7 @@ class Hub:
                 try:
                     event = mine.get(timeout=PEER_CHECK)
                 except queue.Empty:
-                    if sock is not None and _hung_up(sock):
+                    if gone is not None and gone():
                         return
                     if time.monotonic() - quiet_since >= HEARTBEAT:
                         quiet_since = time.monotonic()
@@ -98,7 +99,7 @@ class Hub:
                 self._streams.discard(mine)
 
 
-def _hung_up(sock: socket.socket) -> bool:
+def hung_up(sock: socket.socket) -> bool:
     """The browser closed the connection (it sends nothing on an event stream: readable means
     end of file, or a reset)."""
     try:

@@ -9,10 +9,11 @@ compressed, not a range, not a fragment fetched by script (``Sec-Fetch-Dest`` ot
 ``document``/``iframe``, ``X-Requested-With``, htmx's ``HX-Request``), and its body is known in
 full (a list, or a Django response that is not streaming, under ``MAX_BODY``), and it is a
 document (a doctype, ``<html>`` or ``<body>``: not ``HttpResponse("ok")``, text/html by
-default). The tag goes before the last ``</body>`` (at the end without one), with the response's CSP nonce when its
-``Content-Security-Policy`` sets one; Content-Length is fixed, and ETag and Last-Modified are
-dropped (the page now names the process that rendered it: a 304 would revive an old one). Any
-other response passes untouched.
+default). The tag goes before the last ``</body>`` (at the end without one), with the
+response's CSP nonce when its ``Content-Security-Policy`` sets one; Content-Length is fixed,
+and ETag and Last-Modified are dropped (the page now names the process that rendered it: a 304
+would revive an old one). Any other response passes untouched. The helpers below work on
+headers and bytes, so the ASGI side (``devserver.asgi``) uses them too.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
-from devserver.livereload.events import Hub
+from devserver.livereload.events import Hub, hung_up
 from devserver.serving import QUIET
 
 PREFIX = "/__devserver__/"
+GONE = "devserver.gone"  # environ key: a callable, true once the client left (no socket: ASGI)
 MAX_BODY = 8 * 1024 * 1024
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 _DOCUMENT = re.compile(rb"<!doctype\s+html|<html[\s>]|<body[\s>]", re.IGNORECASE)
@@ -52,7 +54,7 @@ class LiveReload:
         if path.startswith(PREFIX):
             environ[QUIET] = True
             return self._serve(path[len(PREFIX) :], environ, start_response)
-        if not _navigation(environ):
+        if not navigation(environ):
             return self.app(environ, start_response)
         held: dict[str, Any] = {}
         real_write: list[Callable[[bytes], Any]] = []
@@ -69,7 +71,7 @@ class LiveReload:
         body = self.app(environ, hold)
         if not held:  # start_response comes with the first chunk: the body is not ours either
             return _late(body, held, start_response)
-        if real_write or not _injectable(held["headers"], body):
+        if real_write or not injectable(held["headers"], body):
             if not real_write:
                 start_response(held["status"], held["headers"], held["exc_info"])
             return body
@@ -79,18 +81,19 @@ class LiveReload:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-        if not _is_document(content):  # HttpResponse("ok"): text/html by default, no page
+        if not is_document(content):  # HttpResponse("ok"): text/html by default, no page
             start_response(held["status"], held["headers"], held["exc_info"])
             return [content]
-        content = _insert(content, self._tag(held["headers"], environ))
+        content = insert(content, self.tag(held["headers"], environ))
         headers = [(k, v) for k, v in held["headers"] if k.lower() not in _DROPPED]
         headers.append(("Content-Length", str(len(content))))
         start_response(held["status"], headers, held["exc_info"])
         return [content]
 
-    def _tag(self, headers: list, environ: dict) -> bytes:
-        nonce = _nonce(headers)
-        attributes = f' nonce="{html.escape(nonce)}"' if nonce else ""
+    def tag(self, headers: list, environ: dict) -> bytes:
+        """The script tag for a page with these response ``headers``."""
+        csp_nonce = nonce(headers)
+        attributes = f' nonce="{html.escape(csp_nonce)}"' if csp_nonce else ""
         if environ.get("REQUEST_METHOD") == "POST":
             attributes += ' data-post=""'  # reloaded by a GET: never "Confirm Form Resubmission"
         return (
@@ -108,7 +111,11 @@ class LiveReload:
                     ("X-Accel-Buffering", "no"),  # nginx in front: do not buffer the stream
                 ],
             )
-            return self.hub.stream(environ.get("werkzeug.socket"))
+            gone = environ.get(GONE)
+            sock = environ.get("werkzeug.socket")
+            if gone is None and sock is not None:
+                gone = lambda: hung_up(sock)  # noqa: E731
+            return self.hub.stream(gone)
         asset = self._assets.get(name)
         if asset is None:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
@@ -139,7 +146,7 @@ def _late(body: Iterable[bytes], held: dict, start_response: Callable[..., Any])
             close()
 
 
-def _navigation(environ: dict) -> bool:
+def navigation(environ: dict) -> bool:
     """A page the browser shows (not a fragment a script fetched)."""
     if environ.get("HTTP_SEC_FETCH_DEST", "") not in _FRAGMENT_DESTS:
         return False
@@ -155,7 +162,7 @@ def _header(headers: list, name: str) -> str | None:
     return None
 
 
-def _injectable(headers: list, body: Iterable[bytes]) -> bool:
+def injectable(headers: list, body: Iterable[bytes]) -> bool:
     content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
     if content_type != "text/html":
         return False
@@ -185,7 +192,7 @@ def _response(body: Iterable[bytes]) -> object:
     return body
 
 
-def _nonce(headers: list) -> str | None:
+def nonce(headers: list) -> str | None:
     """The nonce the page's Content-Security-Policy allows scripts with, if any."""
     for key, value in headers:
         if key.lower() != "content-security-policy":
@@ -204,12 +211,12 @@ def _nonce(headers: list) -> str | None:
     return None
 
 
-def _is_document(content: bytes) -> bool:
+def is_document(content: bytes) -> bool:
     """An HTML document, not a bare text/html reply (``HttpResponse(str(pk))``)."""
     return _DOCUMENT.search(content, 0, 4096) is not None or _BODY_END.search(content) is not None
 
 
-def _insert(content: bytes, tag: bytes) -> bytes:
+def insert(content: bytes, tag: bytes) -> bytes:
     ends = list(_BODY_END.finditer(content))
     if not ends:
         return content + tag

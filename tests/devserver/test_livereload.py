@@ -16,7 +16,7 @@ from tests.support import PYTHON, base_env, free_port, http_get, wait_until
 
 PAGE = "/diag/page/"
 WAIT_MS = 20_000
-GREETED = "window.__devserverLiveReload && window.__devserverLiveReload.events.includes('hello')"
+GREETED = "() => window.__devserverLiveReload?.events.includes('hello')"
 
 
 def open_page(context, server, path: str = PAGE):
@@ -284,21 +284,21 @@ def test_an_adminmedia_stylesheet_is_swapped_by_its_static_url(runserver, tmp_pa
 def test_the_script_tag_goes_before_the_last_body_end_with_the_csp_nonce():
     from devserver.livereload import inject
 
-    assert inject._insert(b"<p>a</p></BODY ></html>", b"<s>") == b"<p>a</p><s></BODY ></html>"
-    assert inject._insert(b"<html><p>no end", b"<s>") == b"<html><p>no end<s>"
-    assert inject._is_document(b"<!DOCTYPE html><p>") and inject._is_document(b"<body>")
-    assert not inject._is_document(b"10045") and not inject._is_document(b"<p>a fragment</p>")
+    assert inject.insert(b"<p>a</p></BODY ></html>", b"<s>") == b"<p>a</p><s></BODY ></html>"
+    assert inject.insert(b"<html><p>no end", b"<s>") == b"<html><p>no end<s>"
+    assert inject.is_document(b"<!DOCTYPE html><p>") and inject.is_document(b"<body>")
+    assert not inject.is_document(b"10045") and not inject.is_document(b"<p>a fragment</p>")
     headers = [("Content-Security-Policy", "default-src 'self'; script-src 'nonce-Ab+/9=' 'self'")]
-    assert inject._nonce(headers) == "Ab+/9="
-    assert inject._nonce([("Content-Security-Policy", "script-src 'self'")]) is None
+    assert inject.nonce(headers) == "Ab+/9="
+    assert inject.nonce([("Content-Security-Policy", "script-src 'self'")]) is None
     # script-src wins over default-src: a nonce only in default-src does not apply then.
     only_default = [("content-security-policy", "default-src 'nonce-x'; script-src 'self'")]
-    assert inject._nonce(only_default) is None
+    assert inject.nonce(only_default) is None
     html = [("Content-Type", "text/html; charset=utf-8")]
-    assert inject._injectable(html, [b"<p>"])
-    assert not inject._injectable([*html, ("Content-Encoding", "gzip")], [b"<p>"])
-    assert not inject._injectable([("Content-Type", "application/json")], [b"{}"])
-    assert not inject._injectable(html, iter([b"<p>"]))  # a generator: maybe endless
+    assert inject.injectable(html, [b"<p>"])
+    assert not inject.injectable([*html, ("Content-Encoding", "gzip")], [b"<p>"])
+    assert not inject.injectable([("Content-Type", "application/json")], [b"{}"])
+    assert not inject.injectable(html, iter([b"<p>"]))  # a generator: maybe endless
 
 
 def test_the_answer_to_a_post_is_reloaded_with_a_get(runserver, browser):
