@@ -185,6 +185,13 @@ class StaticFilesApp:
         self.static_roots = finder_roots()
         self.not_found = _NotFound()
 
+    def serves(self, path: str) -> bool:
+        """Whether a request for ``path`` (decoded) is answered here, not by ``app``."""
+        return bool(
+            (self.static_prefix and path.startswith(self.static_prefix))
+            or (self.media_prefix and path.startswith(self.media_prefix))
+        )
+
     def __call__(self, environ: dict, start_response: Callable[..., object]) -> Iterable[bytes]:
         raw = environ.get("PATH_INFO", "")
         try:

@@ -26,7 +26,7 @@ from django.core.servers.basehttp import get_internal_wsgi_application
 from django.utils.version import get_docs_version
 
 import reloader
-from devserver import addrport, checking, serving
+from devserver import addrport, checking, stack
 from devserver.static import StaticFilesApp, url_prefix
 from reloader import worker
 
@@ -137,6 +137,22 @@ class Command(BaseCommand):
             help="Serves the admin's static files (STATIC_URL + 'admin/') from this directory.",
         )
         parser.add_argument(
+            "--asgi",
+            action="store_true",
+            dest="asgi",
+            default=None,
+            help=(
+                "Serve the project's ASGI application (ASGI_APPLICATION, else Django's) with "
+                "uvicorn; the default when ASGI_APPLICATION is set."
+            ),
+        )
+        parser.add_argument(
+            "--wsgi",
+            action="store_false",
+            dest="asgi",
+            help="Serve the WSGI application even when ASGI_APPLICATION is set.",
+        )
+        parser.add_argument(
             "--nolivereload",
             action="store_false",
             dest="livereload",
@@ -193,11 +209,15 @@ class Command(BaseCommand):
     def get_handler(self, *args, **options):
         """The WSGI application: Django's, behind the static and media files when served."""
         handler = get_internal_wsgi_application()
+        return self.static_files(handler, options) or handler
+
+    def static_files(self, handler, options) -> StaticFilesApp | None:
+        """``handler`` behind the static and media files, or None where they are not served."""
         serve_static = options.get("use_static_handler", True) and (
             settings.DEBUG or options.get("insecure_serving", False)
         )
         if not serve_static:
-            return handler
+            return None
         media = url_prefix(settings.MEDIA_URL) if settings.DEBUG else None
         return StaticFilesApp(
             handler,
@@ -228,6 +248,10 @@ class Command(BaseCommand):
             raise CommandError(f"The --adminmedia path {admin_dir!r} is not a directory.")
         if admin_dir:
             options["admin_media_path"] = os.path.abspath(admin_dir)
+        from devserver import asgi
+
+        if asgi.requested(options, settings) and not asgi.installed():
+            raise CommandError(asgi.MISSING)
         self.run(**options)
 
     def run(self, **options):
@@ -298,13 +322,14 @@ class Command(BaseCommand):
         # command. A builder (the fork start's checkpoints) takes the supervised path too.
         supervised = worker.under_supervisor() or worker.building()
         after = supervised and options.get("checks", checking.AFTER) == checking.AFTER
+        self.stack = stack.for_options(options, settings)  # WSGI or ASGI
         handler = None
         if after:
             # Every worker loads the WSGI handler (middleware) and the URLconf the same way before
             # it serves: done here, they are in the final checkpoint below. Only the URLconf's
             # module (and its views): a resolver would hold them, and keep a fast reload from
             # importing them again (reloader.refresh).
-            handler = self.get_handler(*args, **options)
+            handler = self.stack.application(self, options)
             import_module(settings.ROOT_URLCONF)
         # With the fork start's checkpoints (reloader.builder), workers are forked from here for
         # an edit that nothing above read; everything below happens in each worker.
@@ -318,28 +343,28 @@ class Command(BaseCommand):
             # Need to check migrations here, so can't use the requires_migrations_check attribute.
             checking.notice_migrations(self)
         if check_errors is not None:
-            handler = checking.check_error_page(check_errors)
+            handler = self.stack.error_page(checking.check_error_page(check_errors))
         elif handler is None:
-            handler = self.get_handler(*args, **options)
+            handler = self.stack.application(self, options)
         if after:
-            handler = switch = checking.Switch(handler)
+            handler = switch = self.stack.switch(handler)
         live = self.start_livereload(options)
         if live is not None:
-            handler = live.wrap(handler)
+            handler = self.stack.live(handler, live)
         if self._socket is not None:  # testserver's, bound before its database
             sock = self._socket
         elif supervised:
             sock = socket.socket(fileno=worker.listen_fds()[0])
         else:
             sock = self._socket = self.bind()
-        server = serving.make_server(sock, handler, options.get("use_threading", True))
+        server = self.stack.make_server(sock, handler, options.get("use_threading", True))
         if live is not None:
             server.stop_callbacks.append(live.close)  # streams end at once: never hold a restart
         self.on_bind(server.server_address[1])
         worker.ready()
         if after:
             checking.check_after_serving(self, options, switch, server.request_stop)
-        serving.serve(server)
+        self.stack.serve(server)
         if shutdown_message and not supervised:
             with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
                 self.stdout.write(shutdown_message)
@@ -382,11 +407,13 @@ class Command(BaseCommand):
         host = addrport.display_host(self.addr, self._raw_ipv6)
         now = datetime.now().strftime("%B %d, %Y - %X")
         version = self.get_version()
-        starting = (
-            "Starting WSGI development server at"
-            if django.VERSION >= (6, 1)
-            else "Starting development server at"
-        )
+        served = getattr(self, "stack", None)
+        if served is not None and served.name == "ASGI":
+            starting = "Starting ASGI development server at"
+        elif django.VERSION >= (6, 1):
+            starting = "Starting WSGI development server at"
+        else:
+            starting = "Starting development server at"
         print(
             f"{now}\n"
             f"Django version {version}, using settings {settings.SETTINGS_MODULE!r}\n"

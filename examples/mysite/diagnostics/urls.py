@@ -13,6 +13,7 @@ urlpatterns = [
     path("pid/", views.pid, name="pid"),
     path("version/", views.version, name="version"),
     path("page/", views.page, name="page"),
+    path("async/", views.async_version, name="async"),
     path("path/", views.path_view, name="path"),
     path("path/<path:rest>", views.path_view, name="path-rest"),
 ]

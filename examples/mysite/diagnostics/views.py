@@ -128,3 +128,8 @@ def page(request):
             f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'"
         )
     return response
+
+
+async def async_version(request):
+    """An async view: the version and the serving process' id (the ASGI tests and benchmark)."""
+    return HttpResponse(f"{version_module.VERSION} {os.getpid()}", content_type="text/plain")

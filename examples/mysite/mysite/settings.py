@@ -48,6 +48,17 @@ if _RUNSERVER == "browser-reload":
     INSTALLED_APPS.append("django_browser_reload")
     MIDDLEWARE.append("django_browser_reload.middleware.BrowserReloadMiddleware")
 
+# ASGI: MYSITE_ASGI=channels serves Channels' router (HTTP and a WebSocket echo consumer, with
+# the in-memory channel layer); runserver then serves ASGI by itself, as Daphne's does.
+# `runserver --asgi` without it serves mysite/asgi.py's Django application.
+if os.environ.get("MYSITE_ASGI") == "channels":
+    ASGI_APPLICATION = "mysite.routing.application"
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+elif os.environ.get("MYSITE_ASGI") == "lifespan":  # an app with a lifespan (mysite/lifespan.py)
+    ASGI_APPLICATION = "mysite.lifespan.application"
+if _RUNSERVER == "daphne":  # Daphne's runserver, for the ASGI benchmark
+    INSTALLED_APPS.insert(0, "daphne")
+
 ROOT_URLCONF = "mysite.urls"
 
 TEMPLATES = [
