@@ -7,7 +7,7 @@ django-browser-reload's app, middleware and URLs to Django's runserver). A headl
 real file and waits, with Playwright polling on every animation frame, until the page shows it:
 
 - view: ``diagnostics/views.py``'s ``PAGE_HEADING`` (a Python change: a restart, then a reload);
-- template: the heading in ``diagnostics/page.html`` (a page reload, no restart);
+- template: the last paragraph of ``diagnostics/page.html`` (a page reload, no restart);
 - css: the heading's colour in ``static/css/site.css`` (ours swaps the stylesheet in place;
   django-browser-reload reloads the page).
 
@@ -86,10 +86,10 @@ class Server:
         if kind == "template":
             path = self.site / "diagnostics/templates/diagnostics/page.html"
             text = path.read_text()
-            start = text.index('<h1 id="heading">') + len('<h1 id="heading">')
-            end = text.index("</h1>", start)
+            start = text.index('<p id="bottom">') + len('<p id="bottom">')
+            end = text.index("</p>", start)
             path.write_text(text[:start] + f"Template {n}" + text[end:])
-            return "t => document.querySelector('#heading')?.textContent === t", f"Template {n}"
+            return "t => document.querySelector('#bottom')?.textContent === t", f"Template {n}"
         path = self.site / "static/css/site.css"
         text = path.read_text().split("/* bench */")[0]
         colour = f"rgb({n % 256}, {(n * 7) % 256}, 1)"
