@@ -42,9 +42,12 @@ class Asgi(Wsgi):
 
     def application(self, command: Any, options: dict[str, Any]) -> Callable:
         from devserver import asgi
-        from devserver.asgi.app import Static
+        from devserver.asgi.app import Serialized, Static
 
         app = asgi.application()
+        lock = getattr(command, "db_lock", None)  # testserver on SQLite: requests take turns
+        if lock is not None:
+            app = Serialized(app, lock)
         files = command.static_files(_unreachable, options)
         return Static(app, files) if files is not None else app
 

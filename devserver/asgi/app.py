@@ -157,3 +157,23 @@ class LiveReload:
 def _maybe(headers: list[tuple[str, str]]) -> bool:
     """The headers allow a script (the body decides the rest)."""
     return inject.injectable(headers, [b""])
+
+
+class Serialized:
+    """testserver on SQLite (``devserver.testdb``): one HTTP request at a time in ``app``, and
+    none while the fixtures reload. WebSockets are not held to it (they last)."""
+
+    def __init__(self, app: Callable, lock: Any) -> None:
+        self.app = app
+        self.lock = lock
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, self.lock.acquire)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.lock.release()

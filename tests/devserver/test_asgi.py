@@ -142,3 +142,25 @@ def test_asgi_without_uvicorn_is_one_line(site, tmp_path):
         "CommandError: --asgi needs uvicorn, which is not installed: "
         "pip install 'devserver[asgi]' (or pip install uvicorn)."
     ], result.stderr
+
+
+def test_testserver_serves_asgi_with_fixture_reloads_and_websockets(testserver, site):
+    import websockets
+
+    server = testserver("catalog", env=CHANNELS)
+    assert "Starting ASGI development server at" in server.proc.log()
+    assert "Espresso Blend" in server.get("/").text
+    fixture = site / "catalog" / "fixtures" / "catalog.json"
+    fixture.write_text(fixture.read_text().replace("Espresso Blend", "Ristretto Blend"))
+    server.wait_status("/", 200, contains="Ristretto Blend")
+
+    async def echo() -> str:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/ws/echo/") as ws:
+            await ws.recv()
+            await ws.send("over asgi")
+            return await ws.recv()
+
+    assert asyncio.run(echo()).endswith(" over asgi")
+    server.proc.signal(signal.SIGINT)
+    assert server.proc.wait_exit(15) == 0
+    assert "Destroying test database for alias 'default'..." in server.proc.log()

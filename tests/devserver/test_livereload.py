@@ -12,6 +12,8 @@ import re
 import socket
 import time
 
+import pytest
+
 from tests.support import PYTHON, base_env, free_port, http_get, wait_until
 
 PAGE = "/diag/page/"
@@ -316,3 +318,21 @@ def test_the_answer_to_a_post_is_reloaded_with_a_get(runserver, browser):
     server.edit("diagnostics/views.py", 'PAGE_HEADING = "A page"', 'PAGE_HEADING = "After post"')
     wait_text(page, "#heading", "After post")
     assert not [s for s in seen if s.startswith("403 ")], seen
+
+
+def test_under_asgi_pages_follow_view_edits_and_stylesheets_swap(runserver, browser):
+    pytest.importorskip("uvicorn", reason="the asgi extra (uvicorn) is not installed")
+    server = runserver("--asgi")
+    assert "Starting ASGI development server" in server.proc.log()
+    page = open_page(browser, server)
+    before = served_by(page)
+    server.edit("diagnostics/views.py", 'PAGE_HEADING = "A page"', 'PAGE_HEADING = "Async edit"')
+    wait_text(page, "#heading", "Async edit")
+    assert marker(page) is None and served_by(page) != before
+    page.wait_for_function(GREETED, timeout=WAIT_MS)
+    page.evaluate("window.marker = 7")
+    with (server.site / "static/css/site.css").open("a") as css:
+        css.write("#heading { color: rgb(0, 0, 255); }\n")
+    color = "() => getComputedStyle(document.querySelector('#heading')).color"
+    page.wait_for_function(f"() => ({color})() === 'rgb(0, 0, 255)'", timeout=WAIT_MS)
+    assert marker(page) == 7

@@ -17,7 +17,8 @@ import os
 import sys
 import threading
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from devserver import testdb
@@ -102,6 +103,22 @@ class Command(BaseCommand):
             help="Tells Django to use an IPv6 address.",
         )
         parser.add_argument(
+            "--asgi",
+            action="store_true",
+            dest="asgi",
+            default=None,
+            help=(
+                "Serve the project's ASGI application (ASGI_APPLICATION, else Django's) with "
+                "uvicorn; the default when ASGI_APPLICATION is set."
+            ),
+        )
+        parser.add_argument(
+            "--wsgi",
+            action="store_false",
+            dest="asgi",
+            help="Serve the WSGI application even when ASGI_APPLICATION is set.",
+        )
+        parser.add_argument(
             "--nolivereload",
             action="store_false",
             dest="livereload",
@@ -130,6 +147,10 @@ class Command(BaseCommand):
             force_color=options["force_color"],
         )
         server.set_address(options["addrport"], options["use_ipv6"])
+        from devserver import asgi
+
+        if asgi.requested(options, settings) and not asgi.installed():
+            raise CommandError(asgi.MISSING)
         interrupts = server.interrupts = Interrupts().install()
         try:
             server._socket = server.bind()  # before the database: a busy port fails fast
@@ -169,6 +190,7 @@ class Command(BaseCommand):
                     use_static_handler=True,
                     insecure_serving=False,
                     livereload=options["livereload"],
+                    asgi=options["asgi"],
                     verbosity=verbosity,
                     shutdown_message="\nServer stopped.\n",
                 )
