@@ -164,3 +164,27 @@ def test_testserver_serves_asgi_with_fixture_reloads_and_websockets(testserver, 
     server.proc.signal(signal.SIGINT)
     assert server.proc.wait_exit(15) == 0
     assert "Destroying test database for alias 'default'..." in server.proc.log()
+
+
+def test_an_endless_stream_never_holds_the_new_worker_and_ends_with_the_old(runserver):
+    import socket
+
+    server = runserver(env=CHANNELS)
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        sock.sendall(b"GET /diag/ticks/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        sock.settimeout(10)
+        data = b""
+        while b"tick 2 " not in data:
+            data += sock.recv(4096)
+        set_version(server, "next")
+        saved = time.monotonic()
+        server.wait_status("/diag/async/", 200, contains="next")
+        served_after = time.monotonic() - saved
+        while sock.recv(4096):  # the old worker ends it: within its drain time (3 s)
+            pass
+        ended_after = time.monotonic() - saved
+    finally:
+        sock.close()
+    assert served_after < 2.0, served_after
+    assert ended_after < 6.0, ended_after

@@ -14,6 +14,7 @@ urlpatterns = [
     path("version/", views.version, name="version"),
     path("page/", views.page, name="page"),
     path("async/", views.async_version, name="async"),
+    path("ticks/", views.ticks, name="ticks"),
     path("path/", views.path_view, name="path"),
     path("path/<path:rest>", views.path_view, name="path-rest"),
 ]

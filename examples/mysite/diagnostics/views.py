@@ -133,3 +133,17 @@ def page(request):
 async def async_version(request):
     """An async view: the version and the serving process' id (the ASGI tests and benchmark)."""
     return HttpResponse(f"{version_module.VERSION} {os.getpid()}", content_type="text/plain")
+
+
+async def ticks(request):
+    """An endless event stream (async), a tick every 0.2 s: what a restart must not wait for."""
+    import asyncio
+
+    async def stream():
+        n = 0
+        while True:
+            n += 1
+            yield f"data: tick {n} {os.getpid()}\n\n"
+            await asyncio.sleep(0.2)
+
+    return StreamingHttpResponse(stream(), content_type="text/event-stream")
