@@ -38,7 +38,8 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from importlib.machinery import SourceFileLoader
 from types import FrameType
 from typing import Any
 
@@ -89,8 +90,20 @@ def _drawn_by_ignored() -> bool:
     return any(name == m or name.startswith(m + ".") for m in _ignored_draws)
 
 
+_ORIGINAL_PATH_STATS = SourceFileLoader.path_stats
+RECENT_SAVE = 2.0  # seconds: longer than a .pyc's whole-second mtime can tell two saves apart
+
+
+def _path_stats(loader: SourceFileLoader, path: str) -> Mapping[str, Any]:
+    stats = _ORIGINAL_PATH_STATS(loader, path)
+    if time.time() - float(stats["mtime"]) < RECENT_SAVE:
+        return {"mtime": stats["mtime"], "size": -1}  # matches no .pyc: the source is compiled
+    return stats
+
+
 class Builder:
     def __init__(self, control: socket.socket, listen_fds: list[int], info: dict[str, Any]) -> None:
+        self.wrote_bytecode = not sys.dont_write_bytecode  # the process's own choice
         self.control = control
         self.listen_fds = listen_fds
         self.info = info
@@ -125,6 +138,15 @@ class Builder:
 
     # -------------------------------------------------------------- set-up
     def install(self) -> None:
+        # A builder imports ahead of time, beside the edits: bytecode it wrote for a source it
+        # read before a save could look fresh afterwards (same second, same size) and would
+        # be run by the next worker. Workers write it again, after the supervisor removed it.
+        self.wrote_bytecode = not sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
+        # It may also import a file saved a moment ago, before the supervisor removed its old
+        # bytecode (reloader.bytecode): a .pyc of the previous save, same second and size,
+        # would pass for fresh. A source saved lately is compiled, never taken from a .pyc.
+        SourceFileLoader.path_stats = _path_stats  # type: ignore[method-assign,assignment]
         _bootstrap._load_unlocked = self._load  # type: ignore[attr-defined]
         sys.addaudithook(_audit)
         _count_draws(self)
@@ -135,6 +157,8 @@ class Builder:
         provenance records stay, for ``reloader.refresh``)."""
         self.recording = False
         _bootstrap._load_unlocked = self.original_load  # type: ignore[attr-defined]
+        sys.dont_write_bytecode = not self.wrote_bytecode
+        SourceFileLoader.path_stats = _ORIGINAL_PATH_STATS  # type: ignore[method-assign]
         self.provenance.uninstall()
 
     def send(self, kind: str, *, fds: tuple[int, ...] = (), **fields: Any) -> None:
