@@ -15,7 +15,9 @@ Its own logging is off: the request log is Django's (``devserver.asgi.app.Reques
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import signal
 import socket
 import threading
@@ -28,6 +30,7 @@ from devserver.serving import DRAIN_TIMEOUT, logger
 from reloader import worker
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_GONE_LISTENING = (errno.EINVAL, errno.EBADF)
 
 
 class AsgiServer(uvicorn.Server):
@@ -47,10 +50,31 @@ class AsgiServer(uvicorn.Server):
         self.sock = sock
         self.server_address = sock.getsockname()
         self.stop_callbacks: list[Callable[[], None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def request_stop(self, *_: Any) -> None:
-        """Stop serving; callable from a signal handler or another thread."""
+        """Stop serving; callable from a signal handler or another thread. Accepting stops at
+        the loop's next turn, not at uvicorn's next tick (0.1 s): a supervisor that stops shuts
+        the held sockets down for every process, and an accept on them fails from then on."""
         self.should_exit = True
+        if self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                self.loop.call_soon_threadsafe(self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        for server in getattr(self, "servers", []):
+            server.close()
+
+    def _exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if self.should_exit and isinstance(error, OSError) and error.errno in _GONE_LISTENING:
+            return  # an accept on the held socket the supervisor just shut down
+        loop.default_exception_handler(context)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.loop.set_exception_handler(self._exception)
+        await super().startup(sockets=sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -65,8 +89,7 @@ class AsgiServer(uvicorn.Server):
                 signal.signal(signum, handler)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in getattr(self, "servers", []):
-            server.close()
+        self._stop_accepting()
         self.sock.close()
         worker.stopping()
         for callback in self.stop_callbacks:

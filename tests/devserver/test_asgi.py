@@ -81,6 +81,11 @@ def test_a_channels_consumer_through_ten_reloads_is_closed_with_1012_and_reconne
     # The open WebSocket never held a reload: closed at once, served anew within moments.
     assert max(closed for _, closed, _ in seen) < 2.0, seen
     assert max(back for _, _, back in seen) < 5.0, seen
+    # And Ctrl-C stops it without a word: no accept on the sockets the supervisor shut down.
+    server.proc.signal(signal.SIGINT)
+    server.proc.wait_exit(10)
+    log = server.proc.log()
+    assert "Traceback" not in log and "Exception in callback" not in log, log[-3000:]
 
 
 def test_a_syntax_error_shows_the_error_page_until_the_fix(runserver):
