@@ -27,11 +27,11 @@ from django.utils.version import get_docs_version
 
 import reloader
 from devserver import addrport, checking, stack
+from devserver import options as command_line
 from devserver.static import StaticFilesApp, url_prefix
 from reloader import worker
 
-WATCHERS = {"auto": "auto", "inotify": "inotify", "watchdog": "observer", "poll": "poll"}
-STARTS = ("auto", "fork", "spawn")
+WATCHERS, STARTS = command_line.WATCHERS, command_line.STARTS
 
 # What the fork template imports on top of what it learns from the workers: devserver's own
 # worker side (not learned: an editable install is outside site-packages) and Django's core.
@@ -84,105 +84,7 @@ class Command(BaseCommand):
     _socket: socket.socket | None = None
 
     def add_arguments(self, parser):
-        parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port")
-        parser.add_argument(
-            "--ipv6",
-            "-6",
-            action="store_true",
-            dest="use_ipv6",
-            help="Tells Django to use an IPv6 address.",
-        )
-        parser.add_argument(
-            "--nothreading",
-            action="store_false",
-            dest="use_threading",
-            help="Tells Django to NOT use threading.",
-        )
-        parser.add_argument(
-            "--noreload",
-            action="store_false",
-            dest="use_reloader",
-            help="Tells Django to NOT use the auto-reloader.",
-        )
-        if not self.requires_system_checks:  # else BaseCommand added it (see above)
-            parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
-        parser.add_argument(
-            "--checks",
-            dest="checks",
-            choices=checking.CHOICES,
-            default=checking.AFTER,
-            help=(
-                "When each new server process runs the system checks and the migrations "
-                "notice: after it starts serving (default; requests do not wait for them) or "
-                "before, as Django does. --noreload always checks before serving."
-            ),
-        )
-        parser.add_argument(
-            "--nostatic",
-            action="store_false",
-            dest="use_static_handler",
-            help="Tells Django to NOT automatically serve static files at STATIC_URL.",
-        )
-        parser.add_argument(
-            "--insecure",
-            action="store_true",
-            dest="insecure_serving",
-            help="Allows serving static files even if DEBUG is False.",
-        )
-        parser.add_argument(
-            "--adminmedia",
-            dest="admin_media_path",
-            default="",
-            metavar="DIR",
-            help="Serves the admin's static files (STATIC_URL + 'admin/') from this directory.",
-        )
-        parser.add_argument(
-            "--asgi",
-            action="store_true",
-            dest="asgi",
-            default=None,
-            help=(
-                "Serve the project's ASGI application (ASGI_APPLICATION, else Django's) with "
-                "uvicorn; the default when ASGI_APPLICATION is set."
-            ),
-        )
-        parser.add_argument(
-            "--wsgi",
-            action="store_false",
-            dest="asgi",
-            help="Serve the WSGI application even when ASGI_APPLICATION is set.",
-        )
-        parser.add_argument(
-            "--nolivereload",
-            action="store_false",
-            dest="livereload",
-            help=(
-                "Tells the browser NOT to follow the code: no page reload after a save, no "
-                "stylesheet swapped in place (on by default with DEBUG on)."
-            ),
-        )
-        parser.add_argument(
-            "--reloader",
-            dest="reloader",
-            choices=sorted(WATCHERS),
-            default="auto",
-            help=(
-                "How to watch files: inotify (Linux), watchdog (its native observer), poll "
-                "(Docker bind mounts, network shares, WSL), or auto (default)."
-            ),
-        )
-        parser.add_argument(
-            "--start",
-            dest="start",
-            choices=STARTS,
-            default="auto",
-            help=(
-                "How to start each new server process: auto (the default, where the platform "
-                "can fork): fork from the deepest point of Django's start-up that your edit did "
-                "not touch; fork: from a template that imported Django and your libraries only; "
-                "spawn: a fresh interpreter."
-            ),
-        )
+        command_line.add_runserver_arguments(parser, self)
 
     def execute(self, *args, **options):
         if options["no_color"]:

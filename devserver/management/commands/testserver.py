@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from devserver import options as command_line
 from devserver import testdb
 from devserver.fixtures import Fixtures
 from devserver.interrupts import Interrupts, Stopped
@@ -102,22 +103,7 @@ class Command(BaseCommand):
             dest="use_ipv6",
             help="Tells Django to use an IPv6 address.",
         )
-        parser.add_argument(
-            "--asgi",
-            action="store_true",
-            dest="asgi",
-            default=None,
-            help=(
-                "Serve the project's ASGI application (ASGI_APPLICATION, else Django's) with "
-                "uvicorn; the default when ASGI_APPLICATION is set."
-            ),
-        )
-        parser.add_argument(
-            "--wsgi",
-            action="store_false",
-            dest="asgi",
-            help="Serve the WSGI application even when ASGI_APPLICATION is set.",
-        )
+        command_line.add_asgi_arguments(parser)
         parser.add_argument(
             "--nolivereload",
             action="store_false",
