@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import sys
@@ -109,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold a listening socket: PORT, HOST:PORT, [IPV6]:PORT or unix:PATH",
     )
     parser.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help=(
+            "the --bind sockets speak HTTPS with this certificate (PEM): the error page over "
+            "TLS, plain HTTP redirected; the program serves TLS with the same files itself"
+        ),
+    )
+    parser.add_argument(
+        "--tls-key", metavar="FILE", help="the key of --tls-cert, unless that file holds it"
+    )
+    parser.add_argument(
         "--start",
         choices=START_MODES,
         default="spawn",
@@ -162,10 +174,16 @@ def config_from_args(args: argparse.Namespace) -> SupervisorConfig:
         return SupervisorConfig.from_json(config_json)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     target, flags = target_from_command(command)
+    if args.tls_key and not args.tls_cert:
+        raise ConfigError("--tls-key needs --tls-cert")
+    sockets = tuple(
+        dataclasses.replace(parse_bind(b), tls_cert=args.tls_cert, tls_key=args.tls_key)
+        for b in args.bind
+    )
     return SupervisorConfig(
         target=target,
         interpreter_flags=flags,
-        sockets=tuple(parse_bind(b) for b in args.bind),
+        sockets=sockets,
         watch=tuple(args.watch),
         ignore=tuple(args.ignore),
         backend=args.backend or "auto",

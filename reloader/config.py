@@ -69,6 +69,9 @@ class SocketSpec:
     Either an address to bind (``host``/``port``, or ``path`` for a unix socket), or ``fd``: a
     socket the caller already bound and put in listening state. ``http`` says the socket speaks
     HTTP, so the supervisor may answer on it with its error page while no worker can serve.
+    ``tls_cert`` (and ``tls_key``, unless the certificate file holds the key): the socket speaks
+    HTTPS (PEM files; ``reloader.tls``): the error page goes over TLS, plain HTTP is redirected.
+    The workers are told nothing: they serve TLS with the same files on their own.
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +81,8 @@ class SocketSpec:
     ipv6: bool = False
     http: bool = True
     backlog: int = socket.SOMAXCONN
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def describe(self) -> str:
         if self.path is not None:

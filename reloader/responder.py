@@ -10,6 +10,10 @@ memory for sockets (ENOBUFS, ENOMEM) it drops its oldest connection and stops ac
 ``ACCEPT_PAUSE`` seconds instead of failing. Each connection is answered with the failure that
 was current when it was accepted: one accepted while the code was broken gets that error, never
 a page about a restart.
+
+On a socket that speaks HTTPS (``reloader.tls``) each connection is first looked at: a TLS
+handshake is carried out without blocking and the page is sent over TLS; plain HTTP gets the
+redirect to https instead of the page.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import errno
 import logging
 import selectors
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import tls
 from .audience import Audience
 from .errorpage import Failure, response
 
@@ -43,6 +49,10 @@ class _Conn:
     client: str
     failure: Failure
     deadline: float
+    context: ssl.SSLContext | None = None  # an HTTPS socket's, until the first byte is seen
+    port: int = 0
+    stage: str = "head"  # "sniff" (HTTPS: nothing read yet), "handshake", "head"
+    redirect: bool = False  # plain HTTP on an HTTPS socket
     head: bytearray = field(default_factory=bytearray)
     out: bytes = b""
     draining: bool = False
@@ -72,6 +82,7 @@ class ErrorResponder:
         self._audience = audience
         self._conns: dict[int, _Conn] = {}  # in the order accepted
         self._listeners: list[socket.socket] = []
+        self._contexts: dict[socket.socket, ssl.SSLContext] = {}
         self._registered = False
         self._paused_until: float | None = None
 
@@ -80,9 +91,10 @@ class ErrorResponder:
     def listening(self) -> bool:
         return bool(self._listeners)
 
-    def listen(self, listeners: list[socket.socket]) -> None:
-        """Answer on these sockets from now on."""
-        self._listeners = list(listeners)
+    def listen(self, listeners: list[tuple[socket.socket, ssl.SSLContext | None]]) -> None:
+        """Answer on these sockets from now on (over TLS on those with a context)."""
+        self._listeners = [sock for sock, _ in listeners]
+        self._contexts = {sock: context for sock, context in listeners if context is not None}
         self._paused_until = None
         self._register()
 
@@ -126,6 +138,10 @@ class ErrorResponder:
         sock.setblocking(False)
         client = address[0] if isinstance(address, tuple) else ""
         conn = _Conn(sock, client, failure, time.monotonic() + READ_TIMEOUT)
+        conn.context = self._contexts.get(listener)
+        if conn.context is not None:
+            conn.stage = "sniff"
+            conn.port = int(listener.getsockname()[1])
         self._conns[sock.fileno()] = conn
         self._selector.register(sock, selectors.EVENT_READ, ("error-conn", conn))
 
@@ -143,35 +159,84 @@ class ErrorResponder:
     # ---------------------------------------------------------------- connections
     def handle(self, conn: _Conn, mask: int) -> None:
         try:
-            if mask & selectors.EVENT_WRITE:
+            if conn.stage == "sniff":
+                self._sniff(conn)
+            elif conn.stage == "handshake":
+                self._handshake(conn)
+            elif mask & selectors.EVENT_WRITE:
                 self._write(conn)
             elif mask & selectors.EVENT_READ:
                 self._read(conn)
-        except OSError:
+        except ssl.SSLWantReadError:
+            self._wait(conn, selectors.EVENT_READ)
+        except ssl.SSLWantWriteError:
+            self._wait(conn, selectors.EVENT_WRITE)
+        except OSError:  # ssl.SSLError included: a client that does not trust us, say
             self._close(conn)
 
-    def _read(self, conn: _Conn) -> None:
-        data = conn.sock.recv(65536)
-        if not data:
+    def _wait(self, conn: _Conn, events: int) -> None:
+        self._selector.modify(conn.sock, events, ("error-conn", conn))
+
+    def _sniff(self, conn: _Conn) -> None:
+        first = conn.sock.recv(1, socket.MSG_PEEK)
+        if not first:
             self._close(conn)
-            return
-        if conn.draining:
-            return
-        conn.head += data
-        if b"\r\n\r\n" in conn.head or len(conn.head) >= MAX_HEAD:
-            head_only = conn.head.split(b" ", 1)[0] == b"HEAD"
-            detailed = self._audience().allows(host_header(bytes(conn.head)), conn.client)
+        elif tls.is_handshake(first) and conn.context is not None:
+            # The selector keeps the socket object it was given: the wrapped one replaces it.
+            self._selector.unregister(conn.sock)
+            conn.sock = conn.context.wrap_socket(
+                conn.sock, server_side=True, do_handshake_on_connect=False
+            )
+            self._selector.register(conn.sock, selectors.EVENT_READ, ("error-conn", conn))
+            conn.stage = "handshake"
+            self._handshake(conn)
+        else:
+            conn.stage, conn.redirect = "head", True
+            self._read(conn)
+
+    def _handshake(self, conn: _Conn) -> None:
+        assert isinstance(conn.sock, ssl.SSLSocket)
+        conn.sock.do_handshake()
+        conn.stage = "head"
+        self._wait(conn, selectors.EVENT_READ)
+        self._read(conn)  # the request may have come with the handshake's last flight
+
+    def _read(self, conn: _Conn) -> None:
+        while True:
+            data = conn.sock.recv(65536)
+            if not data:
+                self._close(conn)
+                return
+            if not conn.draining:
+                conn.head += data
+                if b"\r\n\r\n" in conn.head or len(conn.head) >= MAX_HEAD:
+                    self._answer(conn)
+                    return
+            if not isinstance(conn.sock, ssl.SSLSocket) or not conn.sock.pending():
+                return
+
+    def _answer(self, conn: _Conn) -> None:
+        head = bytes(conn.head)
+        if conn.redirect:
+            conn.out = tls.redirect(head, tls.display_host("localhost", conn.port))
+        else:
+            head_only = head.split(b" ", 1)[0] == b"HEAD"
+            detailed = self._audience().allows(host_header(head), conn.client)
             conn.out = response(conn.failure, head_only, detailed)
-            self._selector.modify(conn.sock, selectors.EVENT_WRITE, ("error-conn", conn))
+        self._wait(conn, selectors.EVENT_WRITE)
 
     def _write(self, conn: _Conn) -> None:
         sent = conn.sock.send(conn.out)
         conn.out = conn.out[sent:]
         if not conn.out:
+            if isinstance(conn.sock, ssl.SSLSocket):
+                # TLS's end of the response (close_notify); the client's own is not awaited.
+                with contextlib.suppress(OSError):
+                    conn.sock.unwrap()
             conn.sock.shutdown(socket.SHUT_WR)
             conn.draining = True
             conn.deadline = time.monotonic() + DRAIN_TIMEOUT
-            self._selector.modify(conn.sock, selectors.EVENT_READ, ("error-conn", conn))
+            self._wait(conn, selectors.EVENT_READ)
 
     def next_deadline(self) -> float | None:
         deadlines = [c.deadline for c in self._conns.values()]

@@ -24,10 +24,10 @@ import threading
 import time
 from typing import Any
 
-from . import bytecode, children, protocol
+from . import bytecode, children, protocol, tls
 from . import sockets as socket_utils
 from .audience import Audience
-from .config import SupervisorConfig
+from .config import ConfigError, SupervisorConfig
 from .debounce import Debouncer
 from .errorpage import Failure
 from .responder import ErrorResponder
@@ -88,6 +88,10 @@ class Supervisor:
             self._selector, self._current_failure, lambda: self._audience
         )
         self._sockets: list[socket.socket] = []
+        try:  # HTTPS sockets: their certificates load now, or the supervisor does not start
+            self._contexts = [tls.context_for(s.tls_cert, s.tls_key) for s in config.sockets]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self._starter: Starter | None = None
         self._reaper = children.Reaper()
         # Packages the caller vouched for (SupervisorConfig.preload): their modules are reported
@@ -424,8 +428,8 @@ class Supervisor:
 
     def _start_listening_for_errors(self) -> None:
         if not self._responder.listening:
-            http = zip(self._sockets, self.config.sockets, strict=False)
-            self._responder.listen([sock for sock, spec in http if spec.http])
+            http = zip(self._sockets, self.config.sockets, self._contexts, strict=False)
+            self._responder.listen([(sock, tls) for sock, spec, tls in http if spec.http])
 
     def _stop_listening_for_errors(self) -> None:
         self._responder.stop_listening()
