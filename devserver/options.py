@@ -68,6 +68,7 @@ def add_runserver_arguments(parser: Any, command: Any) -> None:
         help="Serves the admin's static files (STATIC_URL + 'admin/') from this directory.",
     )
     add_asgi_arguments(parser)
+    add_https_arguments(parser)
     parser.add_argument(
         "--nolivereload",
         action="store_false",
@@ -118,4 +119,31 @@ def add_asgi_arguments(parser: Any) -> None:
         action="store_false",
         dest="asgi",
         help="Serve the WSGI application even when ASGI_APPLICATION is set.",
+    )
+
+
+def add_https_arguments(parser: Any) -> None:
+    """``--https``, ``--cert-file`` and ``--key-file`` (devserver.tls)."""
+    parser.add_argument(
+        "--https",
+        action="store_true",
+        dest="https",
+        help=(
+            "Serve HTTPS with a certificate from a local CA made once for you (trust it once "
+            "with 'manage.py devserver_ca install'); plain HTTP on the port is redirected."
+        ),
+    )
+    parser.add_argument(
+        "--cert-file",
+        dest="cert_file",
+        default=None,
+        metavar="FILE",
+        help="Serve HTTPS with this certificate (PEM; the chain may follow it). Implies --https.",
+    )
+    parser.add_argument(
+        "--key-file",
+        dest="key_file",
+        default=None,
+        metavar="FILE",
+        help="The private key of --cert-file (PEM), unless the certificate file holds it.",
     )

@@ -15,6 +15,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +28,10 @@ logger = logging.getLogger("django.server")
 
 DRAIN_TIMEOUT = 3.0
 QUIET = "devserver.quiet"  # an environ key: the request log leaves this request out
+# An environ (WSGI) or scope (ASGI) key an inner app may set: a callable returning the text that
+# ends this request's log line (e.g. devserver.insight's " (12 queries, 8.4 ms)"), called once
+# the response is complete.
+LOG_SUFFIX = "devserver.log_suffix"
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -37,8 +42,11 @@ def server_time() -> str:
     return f"{day} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
-def log_request(requestline: str, status: str, size: str, request: object = None) -> None:
-    """One line of Django's request log (``django.server``: its level follows the status)."""
+def log_request(
+    requestline: str, status: str, size: str, request: object = None, suffix: str = ""
+) -> None:
+    """One line of Django's request log (``django.server``: its level follows the status),
+    ``suffix`` at its end."""
     extra: dict[str, object] = {"request": request, "server_time": server_time()}
     level = logger.info
     if status.isdigit() and len(status) == 3:
@@ -47,7 +55,19 @@ def log_request(requestline: str, status: str, size: str, request: object = None
             level = logger.error
         elif status[0] == "4":
             level = logger.warning
-    level('"%s" %s %s', requestline, status, size, extra=extra)
+    level('"%s" %s %s%s', requestline, status, size, suffix, extra=extra)
+
+
+def log_suffix(carrier: dict) -> str:
+    """What ``LOG_SUFFIX`` in an environ or scope says (empty if nothing set it, or it failed)."""
+    make = carrier.get(LOG_SUFFIX)
+    if make is None:
+        return ""
+    try:
+        return str(make())
+    except Exception:
+        logger.exception("Error while ending a request's log line")
+        return ""
 
 
 class RequestLog:
@@ -76,19 +96,21 @@ class RequestLog:
         try:
             result = self.app(environ, logged_start_response)
         except BaseException:
-            log_request(requestline, "500", "-", environ.get("werkzeug.socket"))
+            log_request(
+                requestline, "500", "-", environ.get("werkzeug.socket"), log_suffix(environ)
+            )
             raise
         if environ.get(QUIET):
             return result
-        return _LoggedBody(result, state, requestline, environ.get("werkzeug.socket"))
+        return _LoggedBody(result, state, requestline, environ)
 
 
 class _LoggedBody:
-    def __init__(self, body: Iterable[bytes], state: dict, requestline: str, request: object):
+    def __init__(self, body: Iterable[bytes], state: dict, requestline: str, environ: dict):
         self.body = body
         self.state = state
         self.requestline = requestline
-        self.request = request
+        self.environ = environ
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -103,7 +125,9 @@ class _LoggedBody:
                 close()
         finally:
             size = self.state["length"] or str(self.sent)
-            log_request(self.requestline, self.state["status"] or "-", size, self.request)
+            request = self.environ.get("werkzeug.socket")
+            suffix = log_suffix(self.environ)
+            log_request(self.requestline, self.state["status"] or "-", size, request, suffix)
 
 
 class RequestHandler(WSGIRequestHandler):
@@ -206,7 +230,11 @@ class _GracefulStop:
     @staticmethod
     def _shut(connection: socket.socket) -> None:
         with contextlib.suppress(OSError):
-            connection.shutdown(socket.SHUT_RD)
+            if isinstance(connection, ssl.SSLSocket):  # its thread still reads: leave TLS be
+                with socket.socket(fileno=os.dup(connection.fileno())) as raw:
+                    raw.shutdown(socket.SHUT_RD)
+            else:
+                connection.shutdown(socket.SHUT_RD)
 
     def serve_until_stopped(self) -> None:
         with selectors.DefaultSelector() as selector:
@@ -245,12 +273,26 @@ class ThreadedDevServer(_GracefulStop, ThreadedWSGIServer):
 
 
 def make_server(
-    sock: socket.socket, app: Callable[..., Iterable[bytes]], threading: bool = True
+    sock: socket.socket,
+    app: Callable[..., Iterable[bytes]],
+    threading: bool = True,
+    context: ssl.SSLContext | None = None,
 ) -> DevServer | ThreadedDevServer:
-    """A server answering with ``app`` (wrapped in the request log) on the listening ``sock``."""
+    """A server answering with ``app`` (wrapped in the request log) on the listening ``sock``;
+    over TLS with ``context`` (``devserver.https``: plain HTTP is redirected)."""
     host, port = sock.getsockname()[:2]
-    server_class = ThreadedDevServer if threading else DevServer
-    return server_class(host, port, RequestLog(app), RequestHandler, fd=sock.fileno())
+    server_class: type[DevServer | ThreadedDevServer] = (
+        ThreadedDevServer if threading else DevServer
+    )
+    if context is not None:
+        from devserver.https import Https
+
+        server_class = type(f"Https{server_class.__name__}", (Https, server_class), {})
+    server = server_class(host, port, RequestLog(app), RequestHandler, fd=sock.fileno())
+    if context is not None:
+        server.tls = context  # type: ignore[union-attr]
+        server.ssl_context = context  # werkzeug: wsgi.url_scheme https, TLS errors not raised
+    return server
 
 
 def serve(server: DevServer | ThreadedDevServer) -> None:

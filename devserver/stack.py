@@ -30,8 +30,10 @@ class Wsgi:
     def live(self, app: Callable, live: Any) -> Callable:
         return live.wrap(app)
 
-    def make_server(self, sock: socket.socket, app: Callable, threading: bool) -> Any:
-        return serving.make_server(sock, app, threading)
+    def make_server(
+        self, sock: socket.socket, app: Callable, threading: bool, context: Any = None
+    ) -> Any:
+        return serving.make_server(sock, app, threading, context)
 
     def serve(self, server: Any) -> None:
         serving.serve(server)
@@ -66,11 +68,13 @@ class Asgi(Wsgi):
 
         return LiveReload(app, live.wrap(_unreachable))
 
-    def make_server(self, sock: socket.socket, app: Callable, threading: bool) -> Any:
+    def make_server(
+        self, sock: socket.socket, app: Callable, threading: bool, context: Any = None
+    ) -> Any:
         from devserver.asgi.app import RequestLog
         from devserver.asgi.server import make_server
 
-        return make_server(sock, RequestLog(app))
+        return make_server(sock, RequestLog(app), context)
 
     def serve(self, server: Any) -> None:
         from devserver.asgi.server import serve

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install and start what the test suite talks to: nginx (Debian's nginx-light), Chromium (the
-# live-reload tests drive it with Playwright), the build dependencies of mysqlclient, and the
+# live-reload tests drive it with Playwright), NSS's certutil (runserver --https's local CA is
+# trusted in a throwaway NSS database), the build dependencies of mysqlclient, and the
 # PostgreSQL and MariaDB servers when they are installed.
 # Idempotent and quick when everything is there. Without root or apt-get it only says what is
 # missing: the tests that need a missing piece are then skipped with a printed reason.
@@ -10,6 +11,7 @@ need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)  # trusting the local CA (--https)
 if command -v pkg-config >/dev/null 2>&1; then
   pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || need+=(libmariadb-dev)
 else

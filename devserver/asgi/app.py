@@ -13,7 +13,7 @@ from typing import Any
 
 from devserver import checking
 from devserver.livereload import inject
-from devserver.serving import log_request
+from devserver.serving import log_request, log_suffix
 
 from .bridge import Bridge
 
@@ -54,7 +54,8 @@ class RequestLog:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            log_request(requestline, state["status"], state["length"] or str(state["sent"]))
+            size = state["length"] or str(state["sent"])
+            log_request(requestline, state["status"], size, suffix=log_suffix(scope))
 
 
 class Static:

@@ -11,6 +11,7 @@ worker may start now); the callbacks in ``stop_callbacks`` run then (the live-re
 end); requests still in flight get ``DRAIN_TIMEOUT`` seconds, then their tasks are cancelled
 (an SSE stream never holds the old worker longer than that, and never holds the new one at all).
 Its own logging is off: the request log is Django's (``devserver.asgi.app.RequestLog``).
+With ``--https`` each connection goes through ``devserver.https.sniffing_protocol`` first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import errno
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
@@ -34,7 +36,9 @@ _GONE_LISTENING = (errno.EINVAL, errno.EBADF)
 
 
 class AsgiServer(uvicorn.Server):
-    def __init__(self, sock: socket.socket, app: Callable) -> None:
+    def __init__(
+        self, sock: socket.socket, app: Callable, context: ssl.SSLContext | None = None
+    ) -> None:
         config = uvicorn.Config(
             app,
             lifespan="auto",
@@ -51,6 +55,8 @@ class AsgiServer(uvicorn.Server):
         self.server_address = sock.getsockname()
         self.stop_callbacks: list[Callable[[], None]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.context = context
+        self.sniffing: set[Any] = set()  # HTTPS: connections not yet handed to uvicorn
 
     def request_stop(self, *_: Any) -> None:
         """Stop serving; callable from a signal handler or another thread. Accepting stops at
@@ -74,6 +80,13 @@ class AsgiServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.loop.set_exception_handler(self._exception)
+        if self.context is not None:
+            from devserver.https import sniffing_protocol
+
+            served = self.config.http_protocol_class
+            self.config.http_protocol_class = sniffing_protocol(  # type: ignore[assignment]
+                served, self.context, self.sniffing
+            )
         await super().startup(sockets=sockets)
 
     @contextlib.contextmanager
@@ -91,6 +104,8 @@ class AsgiServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._stop_accepting()
         self.sock.close()
+        for connection in list(self.sniffing):
+            connection.close()
         worker.stopping()
         for callback in self.stop_callbacks:
             try:
@@ -100,8 +115,10 @@ class AsgiServer(uvicorn.Server):
         await super().shutdown(sockets=None)
 
 
-def make_server(sock: socket.socket, app: Callable) -> AsgiServer:
-    return AsgiServer(sock, app)
+def make_server(
+    sock: socket.socket, app: Callable, context: ssl.SSLContext | None = None
+) -> AsgiServer:
+    return AsgiServer(sock, app, context)
 
 
 def serve(server: AsgiServer) -> None:

@@ -23,7 +23,9 @@ import json
 import logging
 import os
 import queue
+import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -102,7 +104,12 @@ class Hub:
 
 def hung_up(sock: socket.socket) -> bool:
     """The browser closed the connection (it sends nothing on an event stream: readable means
-    end of file, or a reset)."""
+    end of file, or a reset). Over TLS anything readable means it left: its close_notify."""
+    if isinstance(sock, ssl.SSLSocket):
+        try:
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
     try:
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:

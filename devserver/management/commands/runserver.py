@@ -154,7 +154,33 @@ class Command(BaseCommand):
 
         if asgi.requested(options, settings) and not asgi.installed():
             raise CommandError(asgi.MISSING)
+        self.choose_certificate(options)
         self.run(**options)
+
+    def choose_certificate(self, options) -> None:
+        """--https: the certificate the supervisor and every worker serve with, put in
+        ``options`` (``cert_file``, ``key_file``, ``tls_source``): the given files, checked, or
+        one from the local CA for the addresses served (made or renewed here, once)."""
+        if options.get("key_file") and not options.get("cert_file"):
+            raise CommandError("--key-file needs --cert-file.")
+        if not (options.get("https") or options.get("cert_file")):
+            return
+        from devserver import tls
+
+        try:
+            if options.get("cert_file"):
+                certificate = tls.own_certificate(options["cert_file"], options.get("key_file"))
+            else:
+                everywhere = self.addr in ("0", "0.0.0.0", "::")
+                certificate = tls.local_certificate(self.addr, all_interfaces=everywhere)
+        except tls.TlsError as exc:
+            raise CommandError(str(exc)) from None
+        options.update(
+            https=True,
+            cert_file=certificate.cert_file,
+            key_file=certificate.key_file,
+            tls_source=certificate.source,
+        )
 
     def run(self, **options):
         """Bind, then run the server with the reloader or, with --noreload, in this process
@@ -206,7 +232,11 @@ class Command(BaseCommand):
             # forks from the library template only.
             checkpoints=options.get("start", "auto") == "auto",
             preload=(*PRELOAD, *getattr(settings, "DEVSERVER_PRELOAD", ())),
-            sockets=(reloader.SocketSpec(fd=fd),),
+            sockets=(
+                reloader.SocketSpec(
+                    fd=fd, tls_cert=options.get("cert_file"), tls_key=options.get("key_file")
+                ),
+            ),
             backend=WATCHERS[options.get("reloader", "auto")],  # type: ignore[arg-type]
             interpreter_flags=tuple(subprocess._args_from_interpreter_flags()),  # type: ignore[attr-defined]
             cwd=os.getcwd(),
@@ -259,7 +289,9 @@ class Command(BaseCommand):
             sock = socket.socket(fileno=worker.listen_fds()[0])
         else:
             sock = self._socket = self.bind()
-        server = self.stack.make_server(sock, handler, options.get("use_threading", True))
+        context = self.tls_context(options)
+        threading = options.get("use_threading", True)
+        server = self.stack.make_server(sock, handler, threading, context)
         if live is not None:
             server.stop_callbacks.append(live.close)  # streams end at once: never hold a restart
         self.on_bind(server.server_address[1])
@@ -270,6 +302,19 @@ class Command(BaseCommand):
         if shutdown_message and not supervised:
             with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
                 self.stdout.write(shutdown_message)
+
+    def tls_context(self, options):
+        """--https: the TLS context this worker serves with (None for HTTP)."""
+        if not options.get("https") or not options.get("cert_file"):
+            return None
+        from reloader import tls
+
+        self.protocol = "https"
+        self.certificate_source = options.get("tls_source") or options["cert_file"]
+        try:
+            return tls.context_for(options["cert_file"], options.get("key_file"))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
 
     def live_feed(self):
         """Where live reload hears of changes: the supervisor (none with --noreload)."""
@@ -309,6 +354,7 @@ class Command(BaseCommand):
         host = addrport.display_host(self.addr, self._raw_ipv6)
         now = datetime.now().strftime("%B %d, %Y - %X")
         version = self.get_version()
+        source = getattr(self, "certificate_source", None) if self.protocol == "https" else None
         served = getattr(self, "stack", None)
         if served is not None and served.name == "ASGI":
             starting = "Starting ASGI development server at"
@@ -320,7 +366,8 @@ class Command(BaseCommand):
             f"{now}\n"
             f"Django version {version}, using settings {settings.SETTINGS_MODULE!r}\n"
             f"{starting} {self.protocol}://{host}:{server_port}/\n"
-            f"Quit the server with {quit_command}.",
+            + (f"Using the certificate of {source}\n" if source else "")
+            + f"Quit the server with {quit_command}.",
             file=self.stdout,
         )
         if os.environ.get("DJANGO_RUNSERVER_HIDE_WARNING") != "true":
