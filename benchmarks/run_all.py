@@ -17,6 +17,7 @@ BENCHMARKS = {
     "reload.py": ([], ["--rounds", "1", "--edits", "4", "--wrk-seconds", "2"]),
     "fcgi.py": ([], []),
     "testserver.py": ([], []),
+    "requests.py": ([], ["--rounds", "1", "--seconds", "2"]),
 }
 
 

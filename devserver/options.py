@@ -69,6 +69,7 @@ def add_runserver_arguments(parser: Any, command: Any) -> None:
     )
     add_asgi_arguments(parser)
     add_https_arguments(parser)
+    add_insight_arguments(parser)
     parser.add_argument(
         "--nolivereload",
         action="store_false",
@@ -146,4 +147,38 @@ def add_https_arguments(parser: Any) -> None:
         default=None,
         metavar="FILE",
         help="The private key of --cert-file (PEM), unless the certificate file holds it.",
+    )
+
+
+def add_insight_arguments(parser: Any) -> None:
+    """What each request cost (devserver.insight): the SQL summary, --print-sql, --pdb."""
+    parser.add_argument(
+        "--nosqlsummary",
+        action="store_false",
+        dest="sql_summary",
+        help=(
+            "Do NOT end each request log line with its queries, their time and duplicates "
+            "(on by default with DEBUG on)."
+        ),
+    )
+    parser.add_argument(
+        "--print-sql",
+        action="store_true",
+        dest="print_sql",
+        help="Print each SQL query, formatted, with its time.",
+    )
+    parser.add_argument(
+        "--print-sql-location",
+        action="store_true",
+        dest="print_sql_location",
+        help="With each query printed, the line of the project that ran it (implies --print-sql).",
+    )
+    parser.add_argument(
+        "--pdb",
+        action="store_true",
+        dest="pdb",
+        help=(
+            "Open a post-mortem debugger in this terminal on an exception a view did not "
+            "handle; the request then gets Django's 500 page."
+        ),
     )

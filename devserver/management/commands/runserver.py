@@ -278,6 +278,8 @@ class Command(BaseCommand):
             handler = self.stack.error_page(checking.check_error_page(check_errors))
         elif handler is None:
             handler = self.stack.application(self, options)
+        if check_errors is None:
+            handler = self.request_insight(handler, options)
         if after:
             handler = switch = self.stack.switch(handler)
         live = self.start_livereload(options)
@@ -315,6 +317,13 @@ class Command(BaseCommand):
             return tls.context_for(options["cert_file"], options.get("key_file"))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+
+    def request_insight(self, handler, options):
+        """``handler`` with what each request cost (devserver.insight): the SQL summary at the
+        end of its log line, --print-sql, --pdb."""
+        from devserver import insight
+
+        return insight.wrap(handler, self.stack.name, options)
 
     def live_feed(self):
         """Where live reload hears of changes: the supervisor (none with --noreload)."""

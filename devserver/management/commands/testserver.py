@@ -104,6 +104,7 @@ class Command(BaseCommand):
             help="Tells Django to use an IPv6 address.",
         )
         command_line.add_asgi_arguments(parser)
+        command_line.add_insight_arguments(parser)
         parser.add_argument(
             "--nolivereload",
             action="store_false",
@@ -177,6 +178,10 @@ class Command(BaseCommand):
                     insecure_serving=False,
                     livereload=options["livereload"],
                     asgi=options["asgi"],
+                    sql_summary=options["sql_summary"],
+                    print_sql=options["print_sql"],
+                    print_sql_location=options["print_sql_location"],
+                    pdb=options["pdb"],
                     verbosity=verbosity,
                     shutdown_message="\nServer stopped.\n",
                 )

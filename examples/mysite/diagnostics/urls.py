@@ -10,6 +10,7 @@ urlpatterns = [
     path("slow/", views.slow, name="slow"),
     path("redirect/", views.redirect, name="redirect"),
     path("fail/", views.fail, name="fail"),
+    path("queries/", views.queries, name="queries"),
     path("pid/", views.pid, name="pid"),
     path("version/", views.version, name="version"),
     path("page/", views.page, name="page"),

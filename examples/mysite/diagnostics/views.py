@@ -86,6 +86,19 @@ def redirect(request):
     return HttpResponseRedirect(reverse("catalog:index"))
 
 
+def queries(request):
+    """An N+1 on purpose: one count of the categories, then the same lookup once per id asked
+    for (``?n=5``: 6 queries, 4 of them duplicates); ``?big=1`` adds one with a long value."""
+    from catalog.models import Category, Product
+
+    n = max(0, min(int(request.GET.get("n", 3)), 100))
+    found = [Category.objects.count()]
+    found += [Product.objects.filter(pk=i).exists() for i in range(n)]
+    if request.GET.get("big"):
+        found.append(Product.objects.filter(name="x" * 500).exists())
+    return HttpResponse(f"{len(found)} queries\n", content_type="text/plain")
+
+
 def fail(request):
     raise RuntimeError("diagnostics: this view fails on purpose")
 
