@@ -16,7 +16,11 @@ from tests.support import http_request, wait_until
 ALPHABET = b"abcdefghijklmnopqrstuvwxyz"  # 26 bytes
 HUGE = "9" * 5000  # past int()'s 4,300-digit limit
 TECHNICAL_404 = re.compile(r"Page not found <(small|span)>\(404\)</")  # Django 5.x, 4.2
-REQUEST_LINE = re.compile(r'\[[^\]]+\] "(GET|HEAD) \S+ HTTP/1\.1" \d{3} \S+')
+# Django's request line, and the SQL summary that ends it when the view ran queries.
+REQUEST_LINE = re.compile(
+    r'\[[^\]]+\] "(GET|HEAD) \S+ HTTP/1\.1" \d{3} \S+'
+    r"( \(\d+ quer(y|ies), \d+\.\d ms(, \d+ duplicates?)?\))?"
+)
 
 # (Range header, status, body, Content-Range) for a GET of the 26-byte file.
 RANGES = [
