@@ -267,3 +267,12 @@ def test_chromium_trusts_the_page_once_the_ca_is_installed(site, runserver, caro
         assert "Catalog" in detail
     finally:
         driver.stop()
+
+
+def test_testserver_over_https(testserver, caroot):
+    server = testserver("catalog", "--https", env={"DEVSERVER_CAROOT": str(caroot)}, wait=False)
+    server.proc.wait_for_log(BANNER_END, timeout=60)
+    assert f"https://127.0.0.1:{server.port}/" in server.proc.log()
+    body = wait_https(server, "/", 200, ca_file(caroot))[2]
+    assert "Espresso Blend" in body  # the fixture's data, over TLS
+    assert http_get(server.port, "/", host="127.0.0.1").status == 307

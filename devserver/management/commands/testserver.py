@@ -105,6 +105,7 @@ class Command(BaseCommand):
         )
         command_line.add_asgi_arguments(parser)
         command_line.add_insight_arguments(parser)
+        command_line.add_https_arguments(parser)
         parser.add_argument(
             "--nolivereload",
             action="store_false",
@@ -138,6 +139,7 @@ class Command(BaseCommand):
 
         if asgi.requested(options, settings) and not asgi.installed():
             raise CommandError(asgi.MISSING)
+        server.choose_certificate(options)  # --https: before anything is created
         interrupts = server.interrupts = Interrupts().install()
         try:
             server._socket = server.bind()  # before the database: a busy port fails fast
@@ -182,6 +184,10 @@ class Command(BaseCommand):
                     print_sql=options["print_sql"],
                     print_sql_location=options["print_sql_location"],
                     pdb=options["pdb"],
+                    https=options["https"],
+                    cert_file=options["cert_file"],
+                    key_file=options["key_file"],
+                    tls_source=options.get("tls_source"),
                     verbosity=verbosity,
                     shutdown_message="\nServer stopped.\n",
                 )
