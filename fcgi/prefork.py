@@ -91,13 +91,26 @@ class PreforkLoop:
         self._spawn_after = 0.0
         self._excess_since: float | None = None
         self._chld = False
+        self._pipe: SignalPipe | None = None
+
+    @property
+    def _signals(self) -> SignalPipe:
+        assert self._pipe is not None, "listen_for_signals() first"
+        return self._pipe
+
+    def listen_for_signals(self) -> None:
+        """Take TERM, INT, HUP... from now on (``run`` acts on them): called before the server
+        says it serves, so that a signal sent at once is not the default one (death without
+        removing the pid file or the socket)."""
+        if self._pipe is None:
+            self._pipe = SignalPipe(_PARENT_SIGNALS).install()
 
     # -- parent ------------------------------------------------------------------------------
     def run(self, listener: Listener) -> None:
         """Run until TERM/INT and every child has exited."""
         listener.sock.setblocking(False)
         self._listener = listener
-        self._signals = SignalPipe(_PARENT_SIGNALS).install()
+        self.listen_for_signals()
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._signals, selectors.EVENT_READ)
         try:

@@ -109,6 +109,9 @@ def serve(
             options.describe_bind(),
             os.getpid(),
         )
+        # From here a SIGTERM stops the server through ``finally`` below (the pid file and the
+        # socket removed), even one sent the moment the starter has returned.
+        loop.listen_for_signals()
         if warm_up is not None:
             warm_up()
         if report is not None:

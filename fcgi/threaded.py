@@ -163,10 +163,19 @@ class ThreadedLoop:
         self.grace = grace
         self.on_hup = on_hup
         self._stopping = False
+        self._signals: SignalPipe | None = None
+
+    def listen_for_signals(self) -> None:
+        """Take TERM, INT, HUP, USR1 from now on (``run`` acts on them): called before the
+        server says it serves, so that a signal sent at once is not the default one."""
+        if self._signals is None:
+            self._signals = SignalPipe(_SIGNALS).install()
 
     def run(self, listener: Listener) -> None:
         """Run until TERM/INT and the requests in progress are done (or ``grace`` ran out)."""
-        signals = SignalPipe(_SIGNALS).install()
+        self.listen_for_signals()
+        signals = self._signals
+        assert signals is not None
         selector = selectors.DefaultSelector()
         sock = listener.sock
         sock.setblocking(False)
