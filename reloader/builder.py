@@ -43,7 +43,7 @@ from importlib.machinery import SourceFileLoader
 from types import FrameType
 from typing import Any
 
-from . import protocol, refresh
+from . import holdings, protocol, referrers, refresh
 from .children import set_parent_death_signal
 from .forkserver import Forked, ForkServer, refuse_reason
 from .modules import is_library_file, stdlib_file
@@ -111,6 +111,7 @@ class Builder:
         self.hot: set[str] = set(info.get("hot", []))
         self.recent: list[str] = [str(p) for p in info.get("hot", [])]  # oldest first
         self.prepared: dict[frozenset[str], Any] = {}
+        self.index: referrers.Index | None = None
         # Never the project's, wherever it is installed: ours (``refresh`` is imported late).
         self.trusted: set[str] = {"reloader", *info.get("trusted", [])}
         self.position = int(info.get("position", 0))
@@ -322,6 +323,7 @@ class Builder:
         if final:
             self.provenance.uninstall()  # the start-up is over: what it did is recorded
             fields["declined"] = self.prepare_refreshes()
+            fields["indexed"] = self.index.seconds if self.index is not None else None
             fields["prepared"] = sorted(
                 next(iter(k)) for k, v in self.prepared.items() if not isinstance(v, Exception)
             )
@@ -347,6 +349,10 @@ class Builder:
         Returns why a refresh would be declined, by file."""
         modules = {r.file for r in self.provenance.modules.values() if r.file}
         declined = {}
+        # Who references what each module's import made, found once for all of them: their
+        # analyses (these, and those of the files not prepared, in the workers) look it up.
+        self.index = referrers.build(self.provenance)
+        holdings.use_index(self.index)
         for path in [p for p in self.recent if p in modules][-PREPARED:]:
             prepared = refresh.prepare(self.provenance, [path])
             self.prepared[frozenset([path])] = prepared

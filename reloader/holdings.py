@@ -33,11 +33,11 @@ from typing import Any
 
 from .modules import is_library_file
 from .provenance import Provenance
+from .referrers import OUR_FILES, Index, references, scan, tracked
 
 MAX_HOLDERS = 2000  # referenced from outside by more objects than this: not worth the analysis
 PURE_LIMIT = 20000  # objects looked at to tell plain data from code
 FEW = 40  # up to this many objects, the collector's own search for their referrers is faster
-BATCH = 4096
 
 ATOMIC = (str, bytes, int, float, complex, bool, type(None), type(Ellipsis), types.CodeType)
 _IDENTITY = (
@@ -69,7 +69,6 @@ _COLLECTIONS = (dict, list, set, collections.deque)
 
 # The builder's import hooks run in the import system's frames.
 _HOOK_FILES = {os.path.join(os.path.dirname(__file__), f) for f in ("builder.py", "provenance.py")}
-_OUR_FILES = {os.path.join(os.path.dirname(__file__), f) for f in ("holdings.py", "refresh.py")}
 
 
 # The containers of ours that hold the program's objects (plans made ahead, the lists of an
@@ -133,16 +132,21 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
             plan.live.add(id(frame))
             frame = frame.f_back
     internal = _internal_references(objects, ids)
+    index = _INDEX
     # A refreshed object is referenced by its module's record and by the argument of
-    # getrefcount (``objects`` is one of ours, counted in ``internal``): more means someone
-    # else holds it.
+    # getrefcount (``objects`` is one of ours, counted in ``internal``, and so are the index's
+    # lists): more means someone else holds it.
     suspects: list[Any] = []
     weak: list[Any] = []
+    excesses: list[int] = []
     _ours(suspects, weak)
     for i in range(len(objects)):
         excess = sys.getrefcount(objects[i]) - 2 - internal[i]
+        if index is not None:
+            excess -= index.held_by_index(objects[i])
         if excess > 0 and not _expected(objects[i], ids, excess):
             suspects.append(objects[i])
+            excesses.append(excess)
     weak += _weak_holders(objects, ids)
     if len(suspects) + len(weak) > MAX_HOLDERS:
         raise Declined(f"{len(suspects) + len(weak)} objects they made are held from elsewhere")
@@ -151,12 +155,19 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
     ours = {id(r.owned) for r in provenance.modules.values()}
     checked = [*suspects, *weak]
     _ours(checked)
-    holders = _referrers(checked, ours, ids)
+    if index is not None:
+        excesses += _outside(weak, plan.owners, index)
+        holders = _indexed(checked, excesses, ours, ids, index)
+    else:
+        holders = _referrers(checked, ours, ids)
     _ours(holders, *holders.values())
     # Who holds the holders: to tell an object's attributes from a collection, and a cache.
-    containers = [h for hs in holders.values() for h in hs if type(h) is dict or _is_abc_data(h)]
-    _ours(containers)
-    second = _referrers(containers, ours, ids, theirs_too=True)
+    containers = _containers(holders)
+    if index is not None:
+        counts = _outside(containers, plan.owners, index)
+        second = _indexed(containers, counts, ours, ids, index, theirs_too=True)
+    else:
+        second = _referrers(containers, ours, ids, theirs_too=True)
     for suspect in checked:
         found = holders.get(id(suspect), [])
         if not found:
@@ -168,27 +179,90 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
     return plan
 
 
-def _scan(everything: list[Any], wanted: set[int]) -> list[Any]:
-    """The objects among ``everything`` that reference one whose id is in ``wanted``.
-    ``gc.get_referrers`` compares every reference with every object asked about; this asks the
-    collector for the referents of thousands of objects at a time, and splits only the
-    batches that reference one."""
-    found: list[Any] = []
-    pending = [
-        (start, min(start + BATCH, len(everything))) for start in range(0, len(everything), BATCH)
-    ]
-    while pending:
-        lo, hi = pending.pop()
-        if wanted.isdisjoint(map(id, gc.get_referents(*everything[lo:hi]))):
+# ---------------------------------------------------------------------- the index
+_INDEX: Index | None = None
+
+
+def use_index(index: Index | None) -> None:
+    """Look referrers up in ``index`` (``reloader.referrers``, built in this process or the
+    one it was forked from) rather than in a pass over every object."""
+    global _INDEX
+    _INDEX = index
+
+
+def _containers(holders: dict[int, list[Any]]) -> list[Any]:
+    """The dicts and abstract base class data among the holders, once each."""
+    containers: list[Any] = []
+    seen: set[int] = set()
+    _ours(containers)
+    for found in holders.values():
+        for h in found:
+            if (type(h) is dict or _is_abc_data(h)) and id(h) not in seen:
+                seen.add(id(h))
+                containers.append(h)
+    return containers
+
+
+def _outside(objs: list[Any], owners: dict[int, str], index: Index) -> list[int]:
+    """For each of ``objs`` (a list of ours), how many references the program holds to it: its
+    reference count, less the argument of getrefcount, the references from our containers and
+    the index's, and its record's."""
+    wanted = {id(o) for o in objs}
+    from_ours: dict[int, int] = {}
+    for container in _OURS:
+        for r in gc.get_referents(container):
+            if id(r) in wanted:
+                from_ours[id(r)] = from_ours.get(id(r), 0) + 1
+    counts = []
+    for i in range(len(objs)):
+        count = sys.getrefcount(objs[i]) - 1 - from_ours.get(id(objs[i]), 0)
+        count -= index.held_by_index(objs[i]) + (1 if id(objs[i]) in owners else 0)
+        counts.append(count)
+    return counts
+
+
+def _indexed(
+    objs: list[Any],
+    counts: list[int],
+    ours: set[int],
+    ids: dict[int, int],
+    index: Index,
+    theirs_too: bool = False,
+) -> dict[int, list[Any]]:
+    """``_referrers`` from the index (level 1 for the objects they made and the weak references
+    to them, 2 for the holders' dicts): each object whose entry does not explain its ``counts``
+    references from outside is looked up the slow way."""
+    level = 2 if theirs_too else 1
+    known, unknown = index.lookup(objs, level)
+    _ours(unknown)
+    found: dict[int, list[Any]] = {}
+    _ours(found)
+    for i in range(len(objs)):
+        entry = known.get(id(objs[i]))
+        if entry is None:
             continue
-        if hi - lo <= 8:
-            found += [
-                o for o in everything[lo:hi] if not wanted.isdisjoint(map(id, gc.get_referents(o)))
-            ]
-        else:
-            mid = (lo + hi) // 2
-            pending += [(lo, mid), (mid, hi)]
+        holders: list[Any] = []
+        _ours(holders)
+        explained = 0
+        for holder in entry:
+            if _skipped(holder, ours, ids, level == 2):
+                continue
+            holders.append(holder)
+            explained += references(holder, objs[i])
+        if explained < counts[i]:
+            unknown.append(objs[i])  # held by more than the index knows: the slow way
+        elif holders:
+            found[id(objs[i])] = holders
+    found.update(_referrers(unknown, ours, ids, theirs_too=level == 2))
     return found
+
+
+def _skipped(holder: Any, ours: set[int], ids: dict[int, int], theirs_too: bool) -> bool:
+    if id(holder) in ours or id(holder) in _OUR_IDS:
+        return True
+    if isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES:
+        return True
+    return id(holder) in ids and not theirs_too
 
 
 def _own_values(objects: list[Any], names: list[str]) -> dict[int, str]:
@@ -247,18 +321,22 @@ def _referrers(
     if not objs:
         return {}
     wanted = {id(o) for o in objs}
-    gc.unfreeze()
-    try:
-        few = len(objs) <= FEW
-        referrers = gc.get_referrers(*objs) if few else _scan(gc.get_objects(), wanted)
-    finally:
-        gc.freeze()
+    if len(objs) <= FEW:
+        gc.unfreeze()
+        try:
+            referrers = gc.get_referrers(*objs)
+        finally:
+            gc.freeze()
+    else:
+        referrers = scan(tracked(), wanted)
     found: dict[int, list[Any]] = {}
     _ours(referrers, found)
     for holder in referrers:
         if id(holder) in ours or id(holder) in _OUR_IDS or holder is objs:
             continue
-        if isinstance(holder, types.FrameType) and holder.f_code.co_filename in _OUR_FILES:
+        if _INDEX is not None and _INDEX.skip(holder):  # the index's own lists
+            continue
+        if isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES:
             continue  # an analysis's own (this one, or one that raised)
         if id(holder) in ids and not theirs_too:
             continue

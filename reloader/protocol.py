@@ -125,15 +125,17 @@ Template, checkpoints and builders to and from supervisor (the fork start):
                ``status`` as in ``subprocess.Popen.returncode``).
 ``checkpoint`` builder to supervisor: ``{"name": str, "module": str | null, "position": int,
                "seconds": float, "final": bool, "shared": bool, "pid": int, "prepared": [path,
-               ...], "declined": {path: reason}, "deps": {"files": [[path, position],
-               ...], "dirs": [[path, position, by_import, [name, ...]], ...], "modules": [path,
-               ...], "since_ns": int}}``: a checkpoint is ready, with what the start-up read
-               since the last one (``modules``: the files of project modules among ``files``;
-               since ``since_ns``: a file modified after that may have been read in its old
-               version). ``shared`` false: it forks one worker, then goes. Final only:
+               ...], "declined": {path: reason}, "indexed": float, "deps": {"files": [[path,
+               position], ...], "dirs": [[path, position, by_import, [name, ...]], ...],
+               "modules": [path, ...], "since_ns": int}}``: a checkpoint is ready, with what the
+               start-up read since the last one (``modules``: the files of project modules among
+               ``files``; since ``since_ns``: a file modified after that may have been read in
+               its old version). ``shared`` false: it forks one worker, then goes. Final only:
                ``prepared``, the files whose refresh it analysed ahead, ``declined``, those whose
-               refresh it ruled out. With one fd attached (its control socket) unless ``final``:
-               then the builder itself is the checkpoint, on its own control socket.
+               refresh it ruled out, ``indexed``, the seconds it took to find who references
+               what each module's import made (``reloader.referrers``). With one fd attached
+               (its control socket) unless ``final``: then the builder itself is the checkpoint,
+               on its own control socket.
 ``refused``    builder to supervisor: ``{"reason": str, "shared": bool}``: it takes no more
                checkpoints (the start-up left something forks must not share: a thread, a
                socket), or, ``shared`` false, the checkpoints it takes from now on are not to

@@ -243,10 +243,14 @@ class Chain:
                 self.make_stale(old, "a newer last checkpoint is ready")
             self.ruled_out = []
         self.checkpoints.append(checkpoint)
+        indexed = message.get("indexed")
         logger.debug(
-            "%s is ready (%.2fs into the start-up).",
+            "%s is ready (%.2fs into the start-up%s).",
             checkpoint.label[0].upper() + checkpoint.label[1:],
             checkpoint.seconds,
+            f"; who references what indexed in {indexed:.2f}s"
+            if isinstance(indexed, int | float)
+            else "",
         )
         if checkpoint.final:
             self.prune()

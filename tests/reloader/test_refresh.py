@@ -3,6 +3,8 @@ only the edited modules and those that imported them, and is never different fro
 
 from __future__ import annotations
 
+import re
+
 from tests.reloader.staging import built, imports_of, serve, wait_rebuilt, write_module
 
 # proj.EXTRA, which the app shows, is worked out at each request from what proj holds.
@@ -36,6 +38,8 @@ def test_an_edit_imports_again_only_that_module(staged):
     pid = serve(server, "a1 b1 c2")
     assert imports_of(server, pid) == ["c", "serve"]
     assert "importing again what c.py reach" in server.proc.log()
+    # Its analysis looked the referrers up in the index the last checkpoint made.
+    assert re.search(r"who references what indexed in \d+\.\d\ds\)", server.proc.log())
     # Made again after that reload, the last checkpoint analysed c ahead; the next edit of c
     # keeps it: its workers share its memory, and no build runs.
     wait_rebuilt(server, before)

@@ -1,0 +1,209 @@
+"""Who references what the project's imports made: found once, ahead, for every module.
+
+An analysis (``reloader.holdings``) asks who holds the objects that importing some modules again
+would replace. Finding out is a pass over every object the collector tracks: on NetBox (600,000
+of them) about 0.2-0.5 s each, and an analysis makes two, while the developer waits for the
+reload. The final checkpoint makes both passes once, for every project module at the same time,
+before it pauses (``build``), and its forks look the answers up here:
+
+- level 1: for every object a project module's import made that something outside that module
+  references (its reference count says so), or a weak reference to one taken outside, every
+  object that references it, but those its own module's import made (whenever it is imported
+  again, they are too);
+- level 2: for every dict (but a module's globals) and abstract base class data among those
+  referrers, every object that references it (an analysis tells an object's attributes from a
+  registry, and a cache, by them).
+
+An entry is used only where it explains every reference: the analysis counts the references an
+object has from outside and those its entry accounts for, and looks up the slow way every object
+referenced more than its entry explains (something made since ``build``, in the fork, or a
+reference only C code holds). The index's own lists are not the program's: ``skip`` says which
+they are, and ``held_by_index`` how many of them hold an object.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+import types
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from .provenance import Provenance
+
+BATCH = 4096  # objects whose referents are asked for at once
+PART = 64  # a batch that references a wanted object is looked at in parts of this many
+
+# The analysis's own code: its frames are never the program's holders.
+OUR_FILES = {
+    os.path.join(os.path.dirname(__file__), f)
+    for f in ("holdings.py", "refresh.py", "referrers.py")
+}
+
+
+def scan(everything: list[Any], wanted: set[int]) -> list[Any]:
+    """The objects among ``everything`` that reference one whose id is in ``wanted``: the
+    collector is asked for the referents of thousands of objects at a time; a batch that
+    references one is looked at in parts, and a part that does, object by object."""
+    found: list[Any] = []
+    referents = gc.get_referents
+    disjoint = wanted.isdisjoint
+    for lo in range(0, len(everything), BATCH):
+        batch = everything[lo : lo + BATCH]
+        if disjoint(map(id, referents(*batch))):
+            continue
+        for start in range(0, len(batch), PART):
+            part = batch[start : start + PART]
+            if disjoint(map(id, referents(*part))):
+                continue
+            found += [o for o in part if not disjoint(map(id, referents(o)))]
+    return found
+
+
+def tracked() -> list[Any]:
+    """Every object the collector tracks, frozen ones included (they are left frozen)."""
+    gc.unfreeze()
+    try:
+        return gc.get_objects()
+    finally:
+        gc.freeze()
+
+
+class Index:
+    """The referrers of the project's objects (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, list[Any]] = {}  # id -> referrers outside its own module
+        self.second: dict[int, list[Any]] = {}  # id of a dict or abc data -> all referrers
+        self.held: dict[int, int] = {}  # id -> how many of the index's lists hold it
+        self.own: set[int] = set()  # ids of the index's containers
+        self.seconds = 0.0
+
+    def skip(self, holder: Any) -> bool:
+        return id(holder) in self.own
+
+    def held_by_index(self, obj: Any) -> int:
+        return self.held.get(id(obj), 0)
+
+    def lookup(self, objs: Iterable[Any], level: int) -> tuple[dict[int, list[Any]], list[Any]]:
+        """(id -> referrers) for the objects the index knows at that level, and the others."""
+        table = self.first if level == 1 else self.second
+        known: dict[int, list[Any]] = {}
+        unknown: list[Any] = []
+        for obj in objs:
+            entry = table.get(id(obj))
+            if entry is None:
+                unknown.append(obj)
+            else:
+                known[id(obj)] = entry
+        return known, unknown
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.second)
+
+
+def references(holder: Any, obj: Any) -> int:
+    """How many references ``holder`` has to ``obj``."""
+    count = 0
+    for r in gc.get_referents(holder):
+        if r is obj:
+            count += 1
+    return count
+
+
+def build(provenance: Provenance) -> Index:
+    """The index for every project module of this start-up (in the final checkpoint, once the
+    start-up is over)."""
+    started = time.monotonic()
+    index = Index()
+    index.own.update({id(index.first), id(index.second), id(index.held)})
+    records = list(provenance.modules.values())
+    owner: dict[int, int] = {}
+    for number, record in enumerate(records):
+        for o in record.owned:
+            owner[id(o)] = number
+    skipped = {id(r.owned) for r in records} | {id(records), id(index.own)}
+    wanted = _candidates(records, owner)
+    everything = tracked()
+    skipped.add(id(everything))
+    holders = scan(everything, wanted)
+    skipped.add(id(holders))
+    containers: set[int] = set()
+    for holder in holders:
+        if id(holder) in skipped or _ours(holder):
+            continue
+        mine = owner.get(id(holder))
+        for r in gc.get_referents(holder):
+            if id(r) not in wanted or (mine is not None and owner.get(id(r)) == mine):
+                continue
+            _add(index, index.first, r, holder)
+            if (type(holder) is dict and not _module_dict(holder)) or _is_abc_data(holder):
+                containers.add(id(holder))
+    del holders
+    if containers:
+        for holder in scan(everything, containers):
+            if id(holder) in skipped or _ours(holder) or index.skip(holder):
+                continue
+            for r in gc.get_referents(holder):
+                if id(r) in containers:
+                    _add(index, index.second, r, holder)
+    del everything
+    index.seconds = round(time.monotonic() - started, 3)
+    gc.freeze()
+    return index
+
+
+def _add(index: Index, table: dict[int, list[Any]], obj: Any, holder: Any) -> None:
+    entry = table.get(id(obj))
+    if entry is None:
+        entry = table[id(obj)] = []
+        index.own.add(id(entry))
+    for h in entry:
+        if h is holder:
+            return
+    entry.append(holder)
+    index.held[id(holder)] = index.held.get(id(holder), 0) + 1
+
+
+def _candidates(records: list[Any], owner: dict[int, int]) -> set[int]:
+    """Ids of the objects referenced from outside the module whose import made them, and of the
+    weak references to them taken outside."""
+    internal: dict[int, int] = {}
+    for number, record in enumerate(records):
+        for o in record.owned:
+            for r in gc.get_referents(o):
+                if owner.get(id(r)) == number:
+                    internal[id(r)] = internal.get(id(r), 0) + 1
+    wanted: set[int] = set()
+    for record in records:
+        owned = record.owned
+        for i in range(len(owned)):
+            # The record's list and the argument reference it; more means someone else does.
+            if sys.getrefcount(owned[i]) - 2 - internal.get(id(owned[i]), 0) > 0:
+                wanted.add(id(owned[i]))
+            if isinstance(owned[i], type | types.FunctionType) or hasattr(
+                type(owned[i]), "__weakref__"
+            ):
+                try:
+                    refs = weakref.getweakrefs(owned[i])
+                except TypeError:
+                    continue
+                wanted.update(id(r) for r in refs if id(r) not in owner)
+    return wanted
+
+
+def _ours(holder: Any) -> bool:
+    return isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES
+
+
+def _module_dict(d: dict[Any, Any]) -> bool:
+    name = d.get("__name__")
+    module = sys.modules.get(name) if isinstance(name, str) else None
+    return module is not None and module.__dict__ is d
+
+
+def _is_abc_data(obj: Any) -> bool:
+    return type(obj).__name__ == "_abc_data" and type(obj).__module__ == "_abc"
