@@ -43,7 +43,7 @@ from importlib.machinery import SourceFileLoader
 from types import FrameType
 from typing import Any
 
-from . import holdings, protocol, referrers, refresh
+from . import protocol, referrers, refresh
 from .children import set_parent_death_signal
 from .forkserver import Forked, ForkServer, refuse_reason
 from .modules import is_library_file, stdlib_file
@@ -352,7 +352,7 @@ class Builder:
         # Who references what each module's import made, found once for all of them: their
         # analyses (these, and those of the files not prepared, in the workers) look it up.
         self.index = referrers.build(self.provenance)
-        holdings.use_index(self.index)
+        referrers.use_index(self.index)
         for path in [p for p in self.recent if p in modules][-PREPARED:]:
             prepared = refresh.prepare(self.provenance, [path])
             self.prepared[frozenset([path])] = prepared

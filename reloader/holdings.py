@@ -3,15 +3,15 @@
 ``reloader.refresh`` imports again, in a fork of the final checkpoint, the modules an edit
 reaches. Before anything is dropped, this looks at every object their imports made
 (``reloader.provenance`` recorded them) and at who else references it: its reference count,
-less the references among those objects and ours, says whether anyone does; one pass over
-every object the collector tracks finds who (``gc.get_referrers`` for a few objects, batches
-of ``gc.get_referents`` for many). What each holder means is decided in ``classify`` (the
-rules are in ``reloader.refresh``'s docstring): nothing to do, a registration to undo and see
-made again, a module to import again too (``Widen``), or ``Declined``.
+less the references among those objects and ours, says whether anyone does;
+``reloader.referrers`` finds who (in the index the last checkpoint made, else by a pass over
+every object). What each holder means is decided in ``classify`` (the rules are in
+``reloader.refresh``'s docstring): nothing to do, a registration to undo and see made again, a
+module to import again too (``Widen``), or ``Declined``.
 
-The analysis's own containers are registered (``ours``) the moment they exist: a later
-analysis in the same process must neither take them for the program's holders nor miss the
-references they hold. No closure captures the program's objects here, for the same reason.
+The analysis's own containers are registered (``referrers.register``) the moment they exist: a
+later analysis in the same process must neither take them for the program's holders nor miss
+the references they hold. No closure captures the program's objects here, for the same reason.
 """
 
 from __future__ import annotations
@@ -27,17 +27,25 @@ import sys
 import types
 import weakref
 import zipimport
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .modules import is_library_file
 from .provenance import Provenance
-from .referrers import OUR_FILES, Index, references, scan, tracked
+from .referrers import (
+    OURS,
+    find,
+    held_by_index,
+    holds,
+    is_abc_data,
+    outside,
+    register,
+    weak_holders,
+)
 
 MAX_HOLDERS = 2000  # referenced from outside by more objects than this: not worth the analysis
 PURE_LIMIT = 20000  # objects looked at to tell plain data from code
-FEW = 40  # up to this many objects, the collector's own search for their referrers is faster
 
 ATOMIC = (str, bytes, int, float, complex, bool, type(None), type(Ellipsis), types.CodeType)
 _IDENTITY = (
@@ -69,19 +77,6 @@ _COLLECTIONS = (dict, list, set, collections.deque)
 
 # The builder's import hooks run in the import system's frames.
 _HOOK_FILES = {os.path.join(os.path.dirname(__file__), f) for f in ("builder.py", "provenance.py")}
-
-
-# The containers of ours that hold the program's objects (plans made ahead, the lists of an
-# analysis): never taken for the program's own holders, and their references are counted out.
-_OURS: list[Any] = []
-_OUR_IDS: set[int] = set()
-
-
-def _ours(*containers: Any) -> None:
-    for container in containers:
-        if id(container) not in _OUR_IDS:
-            _OUR_IDS.add(id(container))
-            _OURS.append(container)
 
 
 class Declined(Exception):
@@ -123,7 +118,7 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
     plan = Plan(names, objects, ids)
     plan.owners = owners
     plan.recorded = set(provenance.modules)
-    _ours(objects, plan.remove, plan.empty)  # and their references are counted as ours
+    register(objects, plan.remove, plan.empty)  # and their references are counted as ours
     plan.files = {f for f in (provenance.modules[n].file for n in names) if f}
     plan.own = _own_values(objects, names)
     for top in sys._current_frames().values():
@@ -132,46 +127,35 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
             plan.live.add(id(frame))
             frame = frame.f_back
     internal = _internal_references(objects, ids)
-    index = _INDEX
     # A refreshed object is referenced by its module's record and by the argument of
     # getrefcount (``objects`` is one of ours, counted in ``internal``, and so are the index's
     # lists): more means someone else holds it.
     suspects: list[Any] = []
     weak: list[Any] = []
     excesses: list[int] = []
-    _ours(suspects, weak)
+    register(suspects, weak)
     for i in range(len(objects)):
-        excess = sys.getrefcount(objects[i]) - 2 - internal[i]
-        if index is not None:
-            excess -= index.held_by_index(objects[i])
+        excess = sys.getrefcount(objects[i]) - 2 - internal[i] - held_by_index(objects[i])
         if excess > 0 and not _expected(objects[i], ids, excess):
             suspects.append(objects[i])
             excesses.append(excess)
-    weak += _weak_holders(objects, ids)
+    weak += weak_holders(objects, ids)
     if len(suspects) + len(weak) > MAX_HOLDERS:
         raise Declined(f"{len(suspects) + len(weak)} objects they made are held from elsewhere")
     if not suspects and not weak:
         return plan
     ours = {id(r.owned) for r in provenance.modules.values()}
     checked = [*suspects, *weak]
-    _ours(checked)
-    if index is not None:
-        excesses += _outside(weak, plan.owners, index)
-        holders = _indexed(checked, excesses, ours, ids, index)
-    else:
-        holders = _referrers(checked, ours, ids)
-    _ours(holders, *holders.values())
+    register(checked)
+    holders = find(checked, excesses + outside(weak, plan.owners), ours, ids)
+    register(holders, *holders.values())
     # Who holds the holders: to tell an object's attributes from a collection, and a cache.
     containers = _containers(holders)
-    if index is not None:
-        counts = _outside(containers, plan.owners, index)
-        second = _indexed(containers, counts, ours, ids, index, theirs_too=True)
-    else:
-        second = _referrers(containers, ours, ids, theirs_too=True)
+    second = find(containers, outside(containers, plan.owners), ours, ids, theirs_too=True)
     for suspect in checked:
         found = holders.get(id(suspect), [])
         if not found:
-            if _holds(weak, suspect) or not _pure(suspect, ids):
+            if holds(weak, suspect) or not _pure(suspect, ids):
                 raise Declined(f"{describe(suspect)} is held by code the collector cannot see")
             continue  # plain data in a C-level cache (an lru_cache's entries)
         for holder in found:
@@ -179,90 +163,17 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
     return plan
 
 
-# ---------------------------------------------------------------------- the index
-_INDEX: Index | None = None
-
-
-def use_index(index: Index | None) -> None:
-    """Look referrers up in ``index`` (``reloader.referrers``, built in this process or the
-    one it was forked from) rather than in a pass over every object."""
-    global _INDEX
-    _INDEX = index
-
-
 def _containers(holders: dict[int, list[Any]]) -> list[Any]:
     """The dicts and abstract base class data among the holders, once each."""
     containers: list[Any] = []
     seen: set[int] = set()
-    _ours(containers)
+    register(containers)
     for found in holders.values():
         for h in found:
-            if (type(h) is dict or _is_abc_data(h)) and id(h) not in seen:
+            if (type(h) is dict or is_abc_data(h)) and id(h) not in seen:
                 seen.add(id(h))
                 containers.append(h)
     return containers
-
-
-def _outside(objs: list[Any], owners: dict[int, str], index: Index) -> list[int]:
-    """For each of ``objs`` (a list of ours), how many references the program holds to it: its
-    reference count, less the argument of getrefcount, the references from our containers and
-    the index's, and its record's."""
-    wanted = {id(o) for o in objs}
-    from_ours: dict[int, int] = {}
-    for container in _OURS:
-        for r in gc.get_referents(container):
-            if id(r) in wanted:
-                from_ours[id(r)] = from_ours.get(id(r), 0) + 1
-    counts = []
-    for i in range(len(objs)):
-        count = sys.getrefcount(objs[i]) - 1 - from_ours.get(id(objs[i]), 0)
-        count -= index.held_by_index(objs[i]) + (1 if id(objs[i]) in owners else 0)
-        counts.append(count)
-    return counts
-
-
-def _indexed(
-    objs: list[Any],
-    counts: list[int],
-    ours: set[int],
-    ids: dict[int, int],
-    index: Index,
-    theirs_too: bool = False,
-) -> dict[int, list[Any]]:
-    """``_referrers`` from the index (level 1 for the objects they made and the weak references
-    to them, 2 for the holders' dicts): each object whose entry does not explain its ``counts``
-    references from outside is looked up the slow way."""
-    level = 2 if theirs_too else 1
-    known, unknown = index.lookup(objs, level)
-    _ours(unknown)
-    found: dict[int, list[Any]] = {}
-    _ours(found)
-    for i in range(len(objs)):
-        entry = known.get(id(objs[i]))
-        if entry is None:
-            continue
-        holders: list[Any] = []
-        _ours(holders)
-        explained = 0
-        for holder in entry:
-            if _skipped(holder, ours, ids, level == 2):
-                continue
-            holders.append(holder)
-            explained += references(holder, objs[i])
-        if explained < counts[i]:
-            unknown.append(objs[i])  # held by more than the index knows: the slow way
-        elif holders:
-            found[id(objs[i])] = holders
-    found.update(_referrers(unknown, ours, ids, theirs_too=level == 2))
-    return found
-
-
-def _skipped(holder: Any, ours: set[int], ids: dict[int, int], theirs_too: bool) -> bool:
-    if id(holder) in ours or id(holder) in _OUR_IDS:
-        return True
-    if isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES:
-        return True
-    return id(holder) in ids and not theirs_too
 
 
 def _own_values(objects: list[Any], names: list[str]) -> dict[int, str]:
@@ -291,65 +202,16 @@ def clear_frames(exc: BaseException) -> None:
     exc.__traceback__ = None
 
 
-def _holds(sequence: Iterable[Any], obj: Any) -> bool:
-    """``obj`` is in ``sequence`` (by identity). No generator expression: its closure cell
-    would be one more holder of the program's objects for the next analysis to find."""
-    for x in sequence:  # noqa: SIM110 - see above
-        if x is obj:
-            return True
-    return False
-
-
 def _internal_references(objects: list[Any], ids: dict[int, int]) -> list[int]:
     """How many references each refreshed object gets from the others (a function of its own:
     no loop variable outlives it to hold an object)."""
     internal = [0] * len(objects)
-    for o in [*objects, *_OURS]:
+    for o in [*objects, *OURS]:
         for r in gc.get_referents(o):
             i = ids.get(id(r))
             if i is not None:
                 internal[i] += 1
     return internal
-
-
-def _referrers(
-    objs: list[Any], ours: set[int], ids: dict[int, int], theirs_too: bool = False
-) -> dict[int, list[Any]]:
-    """id(obj) -> the objects outside the refresh (``theirs_too``: refreshed ones too) and
-    outside this analysis that reference it: one pass over every object the collector
-    tracks."""
-    if not objs:
-        return {}
-    wanted = {id(o) for o in objs}
-    if len(objs) <= FEW:
-        gc.unfreeze()
-        try:
-            referrers = gc.get_referrers(*objs)
-        finally:
-            gc.freeze()
-    else:
-        referrers = scan(tracked(), wanted)
-    found: dict[int, list[Any]] = {}
-    _ours(referrers, found)
-    for holder in referrers:
-        if id(holder) in ours or id(holder) in _OUR_IDS or holder is objs:
-            continue
-        if _INDEX is not None and _INDEX.skip(holder):  # the index's own lists
-            continue
-        if isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES:
-            continue  # an analysis's own (this one, or one that raised)
-        if id(holder) in ids and not theirs_too:
-            continue
-        for r in gc.get_referents(holder):
-            if id(r) not in wanted:
-                continue
-            holders = found.get(id(r))
-            if holders is None:
-                holders = found[id(r)] = []
-                _ours(holders)  # ours from its first moment: never taken for a registry
-            if not _holds(holders, holder):
-                holders.append(holder)
-    return found
 
 
 def _expected(obj: Any, ids: dict[int, int], excess: int) -> bool:
@@ -398,28 +260,9 @@ def _constant(obj: Any, depth: int = 0) -> bool:
     return False
 
 
-def _weak_holders(objects: list[Any], ids: dict[int, int]) -> list[Any]:
-    """Weak references to refreshed objects that the rest of the program took."""
-    found = []
-    for o in objects:
-        if not isinstance(o, (type, types.FunctionType)) and not hasattr(type(o), "__weakref__"):
-            continue
-        try:
-            refs = weakref.getweakrefs(o)
-        except TypeError:
-            continue
-        found += [r for r in refs if id(r) not in ids and not _harmless_weakref(r, o)]
-    return found
-
-
-def _harmless_weakref(ref: Any, target: Any) -> bool:
-    # A class's plain weak reference is shared by every holder of one (its bases first).
-    return type(ref) is weakref.ref and ref.__callback__ is None and isinstance(target, type)
-
-
 def _classify(holder: Any, obj: Any, plan: Plan, above: list[Any]) -> None:
     """Decide what to do about ``holder`` holding ``obj`` (``above``: who holds ``holder``)."""
-    if _holds(_import_tables(), holder) or isinstance(holder, _MACHINERY):
+    if holds(_import_tables(), holder) or isinstance(holder, _MACHINERY):
         return  # the import system's own tables and caches
     module = _module_of_dict(holder)
     if module is not None:
@@ -432,7 +275,7 @@ def _classify(holder: Any, obj: Any, plan: Plan, above: list[Any]) -> None:
         raise Declined(f"{module.__name__}.{keys[0] if keys else '?'} holds {describe(obj)}")
     if isinstance(holder, types.FrameType) and _finished_import_frame(holder, plan):
         return
-    if _is_abc_data(holder):
+    if is_abc_data(holder):
         _abstract_base_entry(holder, obj, above)
         return
     owner = _attribute_owner(holder, above) if type(holder) is dict else None
@@ -453,7 +296,7 @@ def _classify(holder: Any, obj: Any, plan: Plan, above: list[Any]) -> None:
         return
     if registry:
         entry = (holder, obj)
-        _ours(entry)
+        register(entry)
         if isinstance(holder, dict) and isinstance(obj, _COLLECTIONS) and obj in holder.values():
             plan.empty.append(entry)
         else:
@@ -485,10 +328,6 @@ def _widen(plan: Plan, module: str | None) -> None:
 
 def _library_code(filename: str) -> bool:
     return filename.startswith("<frozen") or is_library_file(filename)
-
-
-def _is_abc_data(obj: Any) -> bool:
-    return type(obj).__name__ == "_abc_data" and type(obj).__module__ == "_abc"
 
 
 def _abstract_base_entry(data: Any, entries: Any, above: list[Any]) -> None:
@@ -552,7 +391,7 @@ def _attribute_owner(d: dict[Any, Any], above: list[Any]) -> Any:
     plain dict."""
     for r in above:
         if isinstance(r, type):
-            if _holds(gc.get_referents(r), d):
+            if holds(gc.get_referents(r), d):
                 return r
             continue
         try:

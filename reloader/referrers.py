@@ -19,6 +19,11 @@ object has from outside and those its entry accounts for, and looks up the slow 
 referenced more than its entry explains (something made since ``build``, in the fork, or a
 reference only C code holds). The index's own lists are not the program's: ``skip`` says which
 they are, and ``held_by_index`` how many of them hold an object.
+
+During an analysis, ``find`` answers from the index (``use_index``) or, without one or for what
+it does not explain, by one pass (``gc.get_referrers`` for a few objects, batches of
+``gc.get_referents`` for many); the analysis's own containers are registered (``register``) the
+moment they exist, so that no analysis takes them for the program's holders.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from .provenance import Provenance
 
 BATCH = 4096  # objects whose referents are asked for at once
 PART = 64  # a batch that references a wanted object is looked at in parts of this many
+FEW = 40  # up to this many objects, the collector's own search for their referrers is faster
 
 # The analysis's own code: its frames are never the program's holders.
 OUR_FILES = {
@@ -140,7 +146,7 @@ def build(provenance: Provenance) -> Index:
             if id(r) not in wanted or (mine is not None and owner.get(id(r)) == mine):
                 continue
             _add(index, index.first, r, holder)
-            if (type(holder) is dict and not _module_dict(holder)) or _is_abc_data(holder):
+            if (type(holder) is dict and not _module_dict(holder)) or is_abc_data(holder):
                 containers.add(id(holder))
     del holders
     if containers:
@@ -205,5 +211,161 @@ def _module_dict(d: dict[Any, Any]) -> bool:
     return module is not None and module.__dict__ is d
 
 
-def _is_abc_data(obj: Any) -> bool:
+def is_abc_data(obj: Any) -> bool:
     return type(obj).__name__ == "_abc_data" and type(obj).__module__ == "_abc"
+
+
+# ---------------------------------------------------------------------- during an analysis
+# The containers of ours that hold the program's objects (plans made ahead, the lists of an
+# analysis): never taken for the program's own holders, and their references are counted out.
+OURS: list[Any] = []
+OUR_IDS: set[int] = set()
+_INDEX: Index | None = None
+
+
+def register(*containers: Any) -> None:
+    for container in containers:
+        if id(container) not in OUR_IDS:
+            OUR_IDS.add(id(container))
+            OURS.append(container)
+
+
+def use_index(index: Index | None) -> None:
+    """Look referrers up in ``index`` (built in this process or the one it was forked from)
+    rather than in a pass over every object."""
+    global _INDEX
+    _INDEX = index
+
+
+def held_by_index(obj: Any) -> int:
+    """How many of the index's lists hold ``obj`` (references that are not the program's)."""
+    return _INDEX.held_by_index(obj) if _INDEX is not None else 0
+
+
+def holds(sequence: Iterable[Any], obj: Any) -> bool:
+    """``obj`` is in ``sequence`` (by identity). No generator expression: its closure cell
+    would be one more holder of the program's objects for the next analysis to find."""
+    for x in sequence:  # noqa: SIM110 - see above
+        if x is obj:
+            return True
+    return False
+
+
+def outside(objs: list[Any], owners: dict[int, str]) -> list[int]:
+    """For each of ``objs`` (a list of ours), how many references the program holds to it: its
+    reference count, less the argument of getrefcount, the references from our containers and
+    the index's, and its record's (``owners``: the ids of the objects a record holds). Only
+    with an index (it needs the counts); else an empty list."""
+    if _INDEX is None:
+        return []
+    wanted = {id(o) for o in objs}
+    from_ours: dict[int, int] = {}
+    for container in OURS:
+        for r in gc.get_referents(container):
+            if id(r) in wanted:
+                from_ours[id(r)] = from_ours.get(id(r), 0) + 1
+    counts = []
+    for i in range(len(objs)):
+        count = sys.getrefcount(objs[i]) - 1 - from_ours.get(id(objs[i]), 0)
+        count -= _INDEX.held_by_index(objs[i]) + (1 if id(objs[i]) in owners else 0)
+        counts.append(count)
+    return counts
+
+
+def find(
+    objs: list[Any],
+    counts: list[int],
+    ours: set[int],
+    ids: dict[int, int],
+    theirs_too: bool = False,
+) -> dict[int, list[Any]]:
+    """id(obj) -> the objects outside the refresh (``theirs_too``: refreshed ones too) and
+    outside this analysis that reference it. From the index where there is one (level 1 for
+    the objects they made and the weak references to them, 2 for the holders' dicts), for each
+    object whose entry explains all of its ``counts`` references from outside; the others by a
+    pass over every object the collector tracks."""
+    if _INDEX is None:
+        return _passed(objs, ours, ids, theirs_too)
+    known, unknown = _INDEX.lookup(objs, 2 if theirs_too else 1)
+    register(unknown)
+    found: dict[int, list[Any]] = {}
+    register(found)
+    for i in range(len(objs)):
+        entry = known.get(id(objs[i]))
+        if entry is None:
+            continue
+        holders: list[Any] = []
+        register(holders)
+        explained = 0
+        for holder in entry:
+            if _skipped(holder, ours, ids, theirs_too):
+                continue
+            holders.append(holder)
+            explained += references(holder, objs[i])
+        if explained < counts[i]:
+            unknown.append(objs[i])  # held by more than the index knows: the slow way
+        elif holders:
+            found[id(objs[i])] = holders
+    found.update(_passed(unknown, ours, ids, theirs_too))
+    return found
+
+
+def _skipped(holder: Any, ours: set[int], ids: dict[int, int], theirs_too: bool) -> bool:
+    if id(holder) in ours or id(holder) in OUR_IDS:
+        return True
+    if _INDEX is not None and _INDEX.skip(holder):  # the index's own lists
+        return True
+    if isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES:
+        return True  # an analysis's own (this one, or one that raised)
+    return id(holder) in ids and not theirs_too
+
+
+def _passed(
+    objs: list[Any], ours: set[int], ids: dict[int, int], theirs_too: bool
+) -> dict[int, list[Any]]:
+    """``find`` by one pass over every object the collector tracks."""
+    if not objs:
+        return {}
+    wanted = {id(o) for o in objs}
+    if len(objs) <= FEW:
+        gc.unfreeze()
+        try:
+            referrers = gc.get_referrers(*objs)
+        finally:
+            gc.freeze()
+    else:
+        referrers = scan(tracked(), wanted)
+    found: dict[int, list[Any]] = {}
+    register(referrers, found)
+    for holder in referrers:
+        if holder is objs or _skipped(holder, ours, ids, theirs_too):
+            continue
+        for r in gc.get_referents(holder):
+            if id(r) not in wanted:
+                continue
+            holders = found.get(id(r))
+            if holders is None:
+                holders = found[id(r)] = []
+                register(holders)  # ours from its first moment: never taken for a registry
+            if not holds(holders, holder):
+                holders.append(holder)
+    return found
+
+
+def weak_holders(objects: list[Any], ids: dict[int, int]) -> list[Any]:
+    """Weak references to refreshed objects that the rest of the program took."""
+    found = []
+    for o in objects:
+        if not isinstance(o, (type, types.FunctionType)) and not hasattr(type(o), "__weakref__"):
+            continue
+        try:
+            refs = weakref.getweakrefs(o)
+        except TypeError:
+            continue
+        found += [r for r in refs if id(r) not in ids and not _harmless_weakref(r, o)]
+    return found
+
+
+def _harmless_weakref(ref: Any, target: Any) -> bool:
+    # A class's plain weak reference is shared by every holder of one (its bases first).
+    return type(ref) is weakref.ref and ref.__callback__ is None and isinstance(target, type)
