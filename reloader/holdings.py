@@ -22,6 +22,7 @@ import contextlib
 import functools
 import gc
 import importlib.machinery
+import itertools
 import os
 import sys
 import types
@@ -35,6 +36,7 @@ from .modules import is_library_file
 from .provenance import Provenance
 from .referrers import (
     OURS,
+    address,
     find,
     held_by_index,
     holds,
@@ -101,16 +103,15 @@ class Plan:
     files: set[str] = field(default_factory=set)  # of the refreshed modules
     live: set[int] = field(default_factory=set)  # ids of the frames that run (every thread's)
     own: dict[int, str] = field(default_factory=dict)  # their modules' and classes' values
-    owners: dict[int, str] = field(default_factory=dict)  # id -> project module that made it
+    owners: dict[int, str] = field(default_factory=dict)  # address -> module that made it
     recorded: set[str] = field(default_factory=set)  # the project modules of the start-up
 
 
 # ---------------------------------------------------------------------- analysis
 def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) -> Plan:
-    if not owners:
+    if not owners:  # by ``address``: no audit event per object (``reloader.referrers``)
         for record in provenance.modules.values():
-            for o in record.owned:
-                owners[id(o)] = record.name
+            owners.update(zip(map(address, record.owned), itertools.repeat(record.name)))
     objects: list[Any] = []
     for name in names:
         objects += provenance.modules[name].owned
@@ -289,7 +290,7 @@ def _classify(holder: Any, obj: Any, plan: Plan, above: list[Any]) -> None:
         if id(obj) in plan.own:
             # One of their own values (a setting...) that the rest copied: it would keep the
             # old one.
-            _widen(plan, plan.owners.get(id(owner if owner is not None else holder)))
+            _widen(plan, plan.owners.get(address(owner if owner is not None else holder)))
             raise Declined(f"{describe(owner or holder)} holds {plan.own[id(obj)]}")
         # Plain data that a computation made while they were imported (a model field's
         # column, a cached list of fields), kept by an object, a cache or a value of the rest.
@@ -304,7 +305,7 @@ def _classify(holder: Any, obj: Any, plan: Plan, above: list[Any]) -> None:
         return
     # Held by an object of the rest of the program: made by a project module's import, that
     # module is imported again too; else the refresh is ruled out.
-    _widen(plan, plan.owners.get(id(owner if owner is not None else holder)))
+    _widen(plan, plan.owners.get(address(owner if owner is not None else holder)))
     if owner is not None:
         key = next((k for k, v in holder.items() if v is obj), "?")
         raise Declined(f"{describe(owner)}.{key} holds {describe(obj)}")

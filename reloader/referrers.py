@@ -1,15 +1,14 @@
 """Who references what the project's imports made: found once, ahead, for every module.
 
 An analysis (``reloader.holdings``) asks who holds the objects that importing some modules again
-would replace. Finding out is a pass over every object the collector tracks: on NetBox (600,000
-of them) about 0.2-0.5 s each, and an analysis makes two, while the developer waits for the
-reload. The final checkpoint makes both passes once, for every project module at the same time,
-before it pauses (``build``), and its forks look the answers up here:
+would replace. Finding out is a pass over every object the collector tracks (700,000 on NetBox),
+and an analysis makes two while the developer waits for the reload. The final checkpoint finds
+out once, for every project module at the same time, before it pauses (``build``: 4-7 s on
+NetBox), and its forks look the answers up here:
 
 - level 1: for every object a project module's import made that something outside that module
-  references (its reference count says so), or a weak reference to one taken outside, every
-  object that references it, but those its own module's import made (whenever it is imported
-  again, they are too);
+  references, or a weak reference to one taken outside, every object that references it, but
+  those its own module's import made (whenever it is imported again, they are too);
 - level 2: for every dict (but a module's globals) and abstract base class data among those
   referrers, every object that references it (an analysis tells an object's attributes from a
   registry, and a cache, by them).
@@ -24,23 +23,28 @@ During an analysis, ``find`` answers from the index (``use_index``) or, without 
 it does not explain, by one pass (``gc.get_referrers`` for a few objects, batches of
 ``gc.get_referents`` for many); the analysis's own containers are registered (``register``) the
 moment they exist, so that no analysis takes them for the program's holders.
+
+Objects are keyed by ``address``, not ``id``: see there why.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
+import operator
 import os
 import sys
 import time
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .provenance import Provenance
 
 BATCH = 4096  # objects whose referents are asked for at once
 PART = 64  # a batch that references a wanted object is looked at in parts of this many
+CHUNK = 16384  # objects whose references are laid out at once when the index is built
 FEW = 40  # up to this many objects, the collector's own search for their referrers is faster
 
 # The analysis's own code: its frames are never the program's holders.
@@ -50,22 +54,29 @@ OUR_FILES = {
 }
 
 
+# ``id()`` raises an audit event (``builtins.id``): in a builder, and in the checkpoints and workers
+# forked from it, each call runs the builder's audit hook, Python code (``reloader.builder``),
+# which makes it 4x slower, and these passes make millions of calls. ``object.__hash__`` is the
+# object's address too (rotated by 4 bits: one number per object, as ``id``), with no event.
+address = object.__hash__
+
+
 def scan(everything: list[Any], wanted: set[int]) -> list[Any]:
-    """The objects among ``everything`` that reference one whose id is in ``wanted``: the
-    collector is asked for the referents of thousands of objects at a time; a batch that
+    """The objects among ``everything`` that reference one whose ``address`` is in ``wanted``:
+    the collector is asked for the referents of thousands of objects at a time; a batch that
     references one is looked at in parts, and a part that does, object by object."""
     found: list[Any] = []
     referents = gc.get_referents
     disjoint = wanted.isdisjoint
     for lo in range(0, len(everything), BATCH):
         batch = everything[lo : lo + BATCH]
-        if disjoint(map(id, referents(*batch))):
+        if disjoint(map(address, referents(*batch))):
             continue
         for start in range(0, len(batch), PART):
             part = batch[start : start + PART]
-            if disjoint(map(id, referents(*part))):
+            if disjoint(map(address, referents(*part))):
                 continue
-            found += [o for o in part if not disjoint(map(id, referents(o)))]
+            found += [o for o in part if not disjoint(map(address, referents(o)))]
     return found
 
 
@@ -79,20 +90,20 @@ def tracked() -> list[Any]:
 
 
 class Index:
-    """The referrers of the project's objects (see the module docstring)."""
+    """The referrers of the project's objects (see the module docstring), by ``address``."""
 
     def __init__(self) -> None:
-        self.first: dict[int, list[Any]] = {}  # id -> referrers outside its own module
-        self.second: dict[int, list[Any]] = {}  # id of a dict or abc data -> all referrers
-        self.held: dict[int, int] = {}  # id -> how many of the index's lists hold it
-        self.own: set[int] = set()  # ids of the index's containers
+        self.first: dict[int, list[Any]] = {}  # object -> referrers outside its own module
+        self.second: dict[int, list[Any]] = {}  # dict or abc data -> all its referrers
+        self.held: dict[int, int] = {}  # object -> how many of the index's lists hold it
+        self.own: set[int] = set()  # the index's containers
         self.seconds = 0.0
 
     def skip(self, holder: Any) -> bool:
-        return id(holder) in self.own
+        return address(holder) in self.own
 
     def held_by_index(self, obj: Any) -> int:
-        return self.held.get(id(obj), 0)
+        return self.held.get(address(obj), 0)
 
     def lookup(self, objs: Iterable[Any], level: int) -> tuple[dict[int, list[Any]], list[Any]]:
         """(id -> referrers) for the objects the index knows at that level, and the others."""
@@ -100,7 +111,7 @@ class Index:
         known: dict[int, list[Any]] = {}
         unknown: list[Any] = []
         for obj in objs:
-            entry = table.get(id(obj))
+            entry = table.get(address(obj))
             if entry is None:
                 unknown.append(obj)
             else:
@@ -122,83 +133,111 @@ def references(holder: Any, obj: Any) -> int:
 
 def build(provenance: Provenance) -> Index:
     """The index for every project module of this start-up (in the final checkpoint, once the
-    start-up is over)."""
+    start-up is over). The objects are taken in groups, those each module's import made and the
+    others, thousands at a time: the collector lists what a batch references, in one call; the
+    objects among them that another module made (or, for the others, that any did) are the
+    batch's wanted ones, and only a batch that has some is looked at in parts, then object by
+    object (references across modules are few). The second level is one ``scan``."""
     started = time.monotonic()
     index = Index()
-    index.own.update({id(index.first), id(index.second), id(index.held)})
+    index.own.update(map(address, (index.first, index.second, index.held)))
     records = list(provenance.modules.values())
-    owner: dict[int, int] = {}
+    owner: dict[int, int] = {}  # object -> the number of the record that made it
     for number, record in enumerate(records):
-        for o in record.owned:
-            owner[id(o)] = number
-    skipped = {id(r.owned) for r in records} | {id(records), id(index.own)}
-    wanted = _candidates(records, owner)
+        owner.update(zip(map(address, record.owned), itertools.repeat(number)))
     everything = tracked()
-    skipped.add(id(everything))
-    holders = scan(everything, wanted)
-    skipped.add(id(holders))
-    containers: set[int] = set()
-    for holder in holders:
-        if id(holder) in skipped or _ours(holder):
-            continue
-        mine = owner.get(id(holder))
-        for r in gc.get_referents(holder):
-            if id(r) not in wanted or (mine is not None and owner.get(id(r)) == mine):
-                continue
-            _add(index, index.first, r, holder)
-            if (type(holder) is dict and not _module_dict(holder)) or is_abc_data(holder):
-                containers.add(id(holder))
-    del holders
-    if containers:
-        for holder in scan(everything, containers):
-            if id(holder) in skipped or _ours(holder) or index.skip(holder):
-                continue
-            for r in gc.get_referents(holder):
-                if id(r) in containers:
-                    _add(index, index.second, r, holder)
+    skipped = {address(r.owned) for r in records}
+    skipped.update(map(address, (records, index.own, everything)))
+    ours = map(skipped.__contains__, map(address, everything))
+    heap = list(itertools.compress(everything, map(operator.not_, ours)))
     del everything
+    weak = _outside_weak_references(heap, owner)
+    made = map(owner.__contains__, map(address, heap))
+    groups = [(r.owned, n) for n, r in enumerate(records)]
+    groups.append((list(itertools.compress(heap, map(operator.not_, made))), -1))
+    containers: set[int] = set()
+    for objects, number in groups:
+        for holder, target in _across(objects, number, owner, weak):
+            if _ours(holder):
+                continue
+            _add(index, index.first, target, holder)
+            if (type(holder) is dict and not _module_dict(holder)) or is_abc_data(holder):
+                containers.add(address(holder))
+    del groups
+    if containers:
+        for holder in scan(heap, containers):
+            if _ours(holder):
+                continue
+            for target in map(address, gc.get_referents(holder)):
+                if target in containers:
+                    _add(index, index.second, target, holder)
+    del heap
     index.seconds = round(time.monotonic() - started, 3)
     gc.freeze()
     return index
 
 
-def _add(index: Index, table: dict[int, list[Any]], obj: Any, holder: Any) -> None:
-    entry = table.get(id(obj))
-    if entry is None:
-        entry = table[id(obj)] = []
-        index.own.add(id(entry))
-    for h in entry:
-        if h is holder:
-            return
-    entry.append(holder)
-    index.held[id(holder)] = index.held.get(id(holder), 0) + 1
-
-
-def _candidates(records: list[Any], owner: dict[int, int]) -> set[int]:
-    """Ids of the objects referenced from outside the module whose import made them, and of the
-    weak references to them taken outside."""
-    internal: dict[int, int] = {}
-    for number, record in enumerate(records):
-        for o in record.owned:
-            for r in gc.get_referents(o):
-                if owner.get(id(r)) == number:
-                    internal[id(r)] = internal.get(id(r), 0) + 1
-    wanted: set[int] = set()
-    for record in records:
-        owned = record.owned
-        for i in range(len(owned)):
-            # The record's list and the argument reference it; more means someone else does.
-            if sys.getrefcount(owned[i]) - 2 - internal.get(id(owned[i]), 0) > 0:
-                wanted.add(id(owned[i]))
-            if isinstance(owned[i], type | types.FunctionType) or hasattr(
-                type(owned[i]), "__weakref__"
-            ):
-                try:
-                    refs = weakref.getweakrefs(owned[i])
-                except TypeError:
+def _across(
+    objects: list[Any], number: int, owner: dict[int, int], weak: set[int]
+) -> Iterator[tuple[Any, int]]:
+    """(referrer, referent's address) for every reference of ``objects`` (those record
+    ``number`` holds, or -1: no module made them) to an object another module made, or to a
+    weak reference in ``weak``. A referrer's pairs come one after the other."""
+    referents = gc.get_referents
+    this = itertools.repeat(number)
+    for lo in range(0, len(objects), CHUNK):
+        batch = objects[lo : lo + CHUNK]
+        targets = list(map(address, referents(*batch)))
+        # Made by another module: their maker is not this one (and no maker counts as this one).
+        makers = map(owner.get, targets, this)
+        wanted = set(itertools.compress(targets, map(operator.ne, makers, this)))
+        if weak:
+            wanted.update(weak.intersection(targets))
+        if not wanted:
+            continue
+        disjoint = wanted.isdisjoint
+        for start in range(0, len(batch), PART):
+            part = batch[start : start + PART]
+            if disjoint(map(address, referents(*part))):
+                continue
+            for holder in part:
+                held = list(map(address, referents(holder)))
+                if disjoint(held):
                     continue
-                wanted.update(id(r) for r in refs if id(r) not in owner)
-    return wanted
+                seen: set[int] = set()
+                for target in held:
+                    if target in wanted and target not in seen:
+                        seen.add(target)
+                        yield holder, target
+
+
+def _outside_weak_references(heap: list[Any], owner: dict[int, int]) -> set[int]:
+    """The weak references to objects the modules' imports made that were taken outside them
+    (proxies, which cannot be followed, are left to the analysis's own search)."""
+    kinds: set[type] = set()
+    pending: list[type] = [weakref.ref]
+    while pending:
+        kind = pending.pop()
+        kinds.add(kind)
+        pending += type.__subclasses__(kind)
+    found: set[int] = set()
+    for ref in itertools.compress(heap, map(kinds.__contains__, map(type, heap))):
+        target = ref()
+        if target is not None and address(target) in owner and address(ref) not in owner:
+            found.add(address(ref))
+    return found
+
+
+def _add(index: Index, table: dict[int, list[Any]], target: int, holder: Any) -> None:
+    entry = table.get(target)
+    if entry is None:
+        entry = table[target] = []
+        index.own.add(address(entry))
+    elif entry[-1] is holder:
+        return  # one more reference from the same holder (its pairs come together)
+    entry.append(holder)
+    key = address(holder)
+    index.held[key] = index.held.get(key, 0) + 1
 
 
 def _ours(holder: Any) -> bool:
@@ -254,20 +293,20 @@ def holds(sequence: Iterable[Any], obj: Any) -> bool:
 def outside(objs: list[Any], owners: dict[int, str]) -> list[int]:
     """For each of ``objs`` (a list of ours), how many references the program holds to it: its
     reference count, less the argument of getrefcount, the references from our containers and
-    the index's, and its record's (``owners``: the ids of the objects a record holds). Only
+    the index's, and its record's (``owners``: the objects records hold, by ``address``). Only
     with an index (it needs the counts); else an empty list."""
     if _INDEX is None:
         return []
-    wanted = {id(o) for o in objs}
+    wanted = set(map(address, objs))
     from_ours: dict[int, int] = {}
     for container in OURS:
-        for r in gc.get_referents(container):
-            if id(r) in wanted:
-                from_ours[id(r)] = from_ours.get(id(r), 0) + 1
+        for key in map(address, gc.get_referents(container)):
+            if key in wanted:
+                from_ours[key] = from_ours.get(key, 0) + 1
     counts = []
     for i in range(len(objs)):
-        count = sys.getrefcount(objs[i]) - 1 - from_ours.get(id(objs[i]), 0)
-        count -= _INDEX.held_by_index(objs[i]) + (1 if id(objs[i]) in owners else 0)
+        count = sys.getrefcount(objs[i]) - 1 - from_ours.get(address(objs[i]), 0)
+        count -= _INDEX.held_by_index(objs[i]) + (1 if address(objs[i]) in owners else 0)
         counts.append(count)
     return counts
 
@@ -326,7 +365,7 @@ def _passed(
     """``find`` by one pass over every object the collector tracks."""
     if not objs:
         return {}
-    wanted = {id(o) for o in objs}
+    wanted = set(map(address, objs))
     if len(objs) <= FEW:
         gc.unfreeze()
         try:
@@ -341,7 +380,7 @@ def _passed(
         if holder is objs or _skipped(holder, ours, ids, theirs_too):
             continue
         for r in gc.get_referents(holder):
-            if id(r) not in wanted:
+            if address(r) not in wanted:
                 continue
             holders = found.get(id(r))
             if holders is None:
