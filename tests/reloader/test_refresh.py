@@ -182,3 +182,23 @@ def test_a_refresh_that_costs_what_a_replay_does_is_not_tried(staged):
     log = server.proc.log()
     assert "importing 1 modules again would take about 0.2" in log
     assert "Reloading from checkpoint 'before proj.c'" in log
+
+
+def test_a_worker_forked_from_the_last_checkpoint_finds_inspects_module_table_filled(staged):
+    # inspect.getmodule's first walk over every module cost a new NetBox worker 0.5 s of its
+    # first page (django-debug-toolbar records a stack per cache call): the last checkpoint makes
+    # it before it pauses. A cold worker has it empty; a refreshed one has it, and finds the
+    # module it imported again.
+    server = staged(env={"STAGED_INSPECT": "1"})
+    write_module(server.app, "c", "c2", extra="def f():\n    return V")
+    pid = serve(server, "a1 b1 c2")
+    assert "importing again what c.py reach" in server.proc.log()
+    rows = {
+        int(pid_): (int(files), found)
+        for files, found, pid_ in (
+            line.split() for line in (server.app / "inspect.log").read_text().splitlines()
+        )
+    }
+    assert rows[pid][0] > 50 and rows[pid][1] == "True", rows
+    first = next(iter(rows))  # the cold start's own worker: nothing filled it
+    assert rows[first] == (0, "-"), rows

@@ -5,16 +5,23 @@ moment, so the builder pauses a checkpoint before each), takes a moment more (th
 start-up, ``STAGED_TAIL`` seconds), declares its final checkpoint, then
 serves ``"<a.V> <b.V> <c.V> <proj.EXTRA> <pid>"``. Every import of a ``proj`` module appends
 ``"<module> <pid>"`` to ``imports.log``; each worker appends ``"serve <pid>"`` when it serves.
+With ``STAGED_INSPECT=1`` it imports ``inspect``, and each worker appends to ``inspect.log``, as
+it serves, how many files ``inspect``'s module table knows and whether ``inspect.getmodule``
+finds ``proj.c`` from one of its code objects, ``"<files> <found> <pid>"``.
 """
 
 import os
 import signal
+import sys
 import time
 
 import proj.a
 from werkzeug.serving import ThreadedWSGIServer
 
 from reloader import worker
+
+if os.environ.get("STAGED_INSPECT") == "1":
+    import inspect  # noqa: F401 - the program's, as django-debug-toolbar's is
 
 worker.checkpoint("after a")
 import proj.b  # noqa: E402
@@ -34,7 +41,19 @@ def app(environ, start_response):
     return [body]
 
 
+def inspected():
+    import inspect
+
+    files = len(inspect.modulesbyfile)  # before this worker asks anything
+    f = getattr(proj.c, "f", None)
+    found = "-" if f is None else inspect.getmodule(f.__code__) is sys.modules["proj.c"]
+    with open("inspect.log", "a") as f:
+        f.write(f"{files} {found} {os.getpid()}\n")
+
+
 def main():
+    if os.environ.get("STAGED_INSPECT") == "1":
+        inspected()
     server = ThreadedWSGIServer("127.0.0.1", 0, app, fd=worker.listen_fds()[0])
 
     def stop(signum, frame):
