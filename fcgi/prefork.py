@@ -23,6 +23,8 @@ Signals, in the parent: TERM/INT stop gracefully (no new connections; requests i
 finish, for up to ``grace`` seconds; a second TERM/INT kills the children at once); HUP calls
 ``on_hup`` (reopen the logs) and replaces the children; USR1 replaces the children; CHLD reaps.
 In a child: TERM/INT finish the current request, then exit; HUP/USR1 are the parent's business.
+The parent's signals are blocked across ``fork()`` until the child has its own handlers (a
+signal in between would go through the parent's wakeup fd, which the child shares).
 Children stay in the parent's process group, so ``kill -TERM -<pgid>`` stops everything
 gracefully too. A child whose parent died sees its control socket close and exits.
 """
@@ -84,6 +86,7 @@ class PreforkLoop:
         self.maxspare = min(maxspare, maxchildren)
         self.maxrequests = maxrequests
         self.grace = grace
+        self._mask: set[int | signal.Signals] = set()  # the signal mask to restore after a fork
         self.on_hup = on_hup
         self._children: dict[int, _Child] = {}
         self._stopping = False
@@ -255,9 +258,14 @@ class PreforkLoop:
         gc.freeze()
         for _ in range(count):
             parent_end, child_end = socket.socketpair()
+            # Until the child has handlers of its own, a signal sent to it would run the
+            # parent's, whose wakeup fd it shares: a TERM to a child just forked reached the
+            # parent as a second TERM, and it killed the children. Held pending until then.
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
             try:
                 pid = os.fork()
             except OSError as exc:
+                signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
                 parent_end.close()
                 child_end.close()
                 log.error("cannot fork a child (%s); retrying in a second", exc.strerror)
@@ -266,6 +274,7 @@ class PreforkLoop:
             if pid == 0:
                 parent_end.close()
                 self._become_child(child_end)
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
             child_end.close()
             parent_end.setblocking(False)
             child = _Child(pid, parent_end, "idle", time.monotonic())
@@ -325,6 +334,7 @@ class _ChildLife:
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.loop._mask)  # what came meanwhile, now
         listen = self.loop._listener.sock
         poller = select.epoll()
         exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)
