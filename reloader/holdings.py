@@ -41,6 +41,8 @@ from .referrers import (
     held_by_index,
     holds,
     is_abc_data,
+    is_container,
+    module_of_dict,
     outside,
     register,
     weak_holders,
@@ -165,13 +167,14 @@ def analyse(provenance: Provenance, names: list[str], owners: dict[int, str]) ->
 
 
 def _containers(holders: dict[int, list[Any]]) -> list[Any]:
-    """The dicts and abstract base class data among the holders, once each."""
+    """The holders whose own holders tell what they are (``referrers.is_container``), once
+    each: module globals are classified by themselves, and the index has no entry for them."""
     containers: list[Any] = []
     seen: set[int] = set()
     register(containers)
     for found in holders.values():
         for h in found:
-            if (type(h) is dict or is_abc_data(h)) and id(h) not in seen:
+            if is_container(h) and id(h) not in seen:
                 seen.add(id(h))
                 containers.append(h)
     return containers
@@ -265,7 +268,7 @@ def _classify(holder: Any, obj: Any, plan: Plan, above: list[Any]) -> None:
     """Decide what to do about ``holder`` holding ``obj`` (``above``: who holds ``holder``)."""
     if holds(_import_tables(), holder) or isinstance(holder, _MACHINERY):
         return  # the import system's own tables and caches
-    module = _module_of_dict(holder)
+    module = module_of_dict(holder)
     if module is not None:
         keys = [k for k, v in holder.items() if v is obj]
         if isinstance(obj, types.ModuleType) and all(
@@ -378,13 +381,6 @@ def _finished_import_frame(frame: types.FrameType, plan: Plan) -> bool:
         return False
     filename = frame.f_code.co_filename
     return filename.startswith("<frozen importlib") or filename in plan.files | _HOOK_FILES
-
-
-def _module_of_dict(d: Any) -> types.ModuleType | None:
-    if type(d) is not dict or not isinstance(d.get("__name__"), str):
-        return None
-    module = sys.modules.get(d["__name__"])
-    return module if module is not None and module.__dict__ is d else None
 
 
 def _attribute_owner(d: dict[Any, Any], above: list[Any]) -> Any:

@@ -161,7 +161,7 @@ def build(provenance: Provenance) -> Index:
             if _ours(holder):
                 continue
             _add(index, index.first, target, holder)
-            if (type(holder) is dict and not _module_dict(holder)) or is_abc_data(holder):
+            if is_container(holder):
                 containers.add(address(holder))
     del groups
     if containers:
@@ -241,17 +241,26 @@ def _add(index: Index, table: dict[int, list[Any]], target: int, holder: Any) ->
 
 
 def _ours(holder: Any) -> bool:
+    """A frame of the analysis's own code."""
     return isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES
 
 
-def _module_dict(d: dict[Any, Any]) -> bool:
-    name = d.get("__name__")
-    module = sys.modules.get(name) if isinstance(name, str) else None
-    return module is not None and module.__dict__ is d
+def module_of_dict(d: Any) -> types.ModuleType | None:
+    """The module whose globals ``d`` is, or None."""
+    if type(d) is not dict or not isinstance(d.get("__name__"), str):
+        return None
+    module = sys.modules.get(d["__name__"])
+    return module if module is not None and module.__dict__ is d else None
 
 
 def is_abc_data(obj: Any) -> bool:
     return type(obj).__name__ == "_abc_data" and type(obj).__module__ == "_abc"
+
+
+def is_container(obj: Any) -> bool:
+    """A holder whose own holders (level 2) an analysis asks about: a dict (but a module's
+    globals, which tell what they are by themselves) or an abstract base class's data."""
+    return (type(obj) is dict and module_of_dict(obj) is None) or is_abc_data(obj)
 
 
 # ---------------------------------------------------------------------- during an analysis
@@ -354,8 +363,8 @@ def _skipped(holder: Any, ours: set[int], ids: dict[int, int], theirs_too: bool)
         return True
     if _INDEX is not None and _INDEX.skip(holder):  # the index's own lists
         return True
-    if isinstance(holder, types.FrameType) and holder.f_code.co_filename in OUR_FILES:
-        return True  # an analysis's own (this one, or one that raised)
+    if _ours(holder):
+        return True  # an analysis's own frame (this one, or one that raised)
     return id(holder) in ids and not theirs_too
 
 

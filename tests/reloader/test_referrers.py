@@ -100,7 +100,6 @@ def counted(objs, *args):
 
 
 referrers._passed = counted
-abc_data = referrers.is_abc_data
 
 
 def suspects(objects, ids):
@@ -114,6 +113,14 @@ def suspects(objects, ids):
             picked.append(objects[i])
             excesses.append(excess)
     return picked, excesses
+
+
+def made_by(record):
+    # What the module's import made, as the analysis takes them: the list registered as ours.
+    objects = list(record.owned)
+    referrers.register(objects)
+    ids = {id(o): i for i, o in enumerate(objects)}
+    return objects, ids
 
 
 def same(a, b):
@@ -131,9 +138,7 @@ def compare():
             owners[referrers.address(o)] = r.name
     report = {"index": len(index), "modules": {}}
     for r in records:
-        objects = list(r.owned)
-        referrers.register(objects)
-        ids = {id(o): i for i, o in enumerate(objects)}
+        objects, ids = made_by(r)
         picked, excesses = suspects(objects, ids)
         del slow_ones[:]
         fast = referrers.find(picked, excesses, ours, ids)
@@ -141,7 +146,7 @@ def compare():
         slow = passed(picked, ours, ids, False)
         referrers.register(fast, slow, *fast.values(), *slow.values())
         # And who holds the dicts among the holders (level 2).
-        held = [h for hs in slow.values() for h in hs if type(h) is dict or abc_data(h)]
+        held = [h for hs in slow.values() for h in hs if referrers.is_container(h)]
         referrers.register(held)
         del slow_ones[:]
         fast2 = referrers.find(held, referrers.outside(held, owners), ours, ids, True)
@@ -154,10 +159,7 @@ def compare():
     # Made after the index: a holder it cannot know of, found all the same.
     import app.a
     later = [app.a.A]
-    r = provenance.modules["app.a"]
-    objects = list(r.owned)
-    referrers.register(objects)
-    ids = {id(o): i for i, o in enumerate(objects)}
+    objects, ids = made_by(provenance.modules["app.a"])
     picked, excesses = suspects(objects, ids)
     del slow_ones[:]
     found = referrers.find(picked, excesses, ours, ids)
